@@ -1,0 +1,39 @@
+//! # ingest-http: a sans-I/O HTTP/1.1 server core
+//!
+//! This crate never touches a socket, a thread or a clock of its own. It takes bytes in and
+//! gives bytes (and decisions) out. Every phase of the book is then only the answer to one
+//! question: *how do bytes get from many sockets into [`Conn`] and back?*
+//!
+//! ```text
+//!  socket bytes ──► [phase: I/O loop] ──► Conn::on_read ──► Handler::on_head / on_request
+//!                       ▲                                          │
+//!                       └──── Conn::output / on_written ◄──────────┘  (responses, in order)
+//! ```
+//!
+//! # Layout
+//!
+//! - [`limits`]: the numbers SPEC.md fixes (8 KiB of head, 100 headers, 4 KiB target, ...).
+//! - [`parse`]: the request-head parser. Borrowing, incremental, no allocation per header.
+//! - [`body`]: body framing: `Content-Length` and the chunked decoder.
+//! - [`response`]: the response encoder and the once-a-second `Date` cache.
+//! - [`error`]: [`HttpError`], each malformed input mapped to its status and a sentence.
+//! - [`conn`]: [`Conn`], one connection's protocol state: pipelining, keep-alive,
+//!   `Expect: 100-continue`, deadlines, the output high-water mark.
+//!
+//! # What it leaves out on purpose
+//!
+//! HTTP/2, responses to upgrade requests, and request bodies streamed to the handler: a body
+//! is at most `--max-body` (1 MiB by default), so the handler gets it whole.
+
+pub mod body;
+pub mod conn;
+pub mod error;
+pub mod limits;
+pub mod parse;
+pub mod response;
+
+pub use conn::{Conn, Handler};
+pub use error::HttpError;
+pub use limits::Limits;
+pub use parse::{Framing, Header, RequestHead, Version};
+pub use response::{Body, Response};
