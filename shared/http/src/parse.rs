@@ -1,14 +1,24 @@
-//! The request-head parser.
+//! The request-head parser: bytes in, a borrowed [`RequestHead`] out.
 //!
-//! API CONTRACT (implementation to follow in this file):
+//! [`parse_head`] reads the request line and the header fields (RFC 9112 sections 2 to 5) in
+//! one pass. It never allocates: the method, target and header fields are slices of the input,
+//! and the caller provides the slots the headers go into (a stack array in [`crate::Conn`]).
+//! Every byte is checked against the grammar with a 256-entry lookup table, which is both
+//! the simplest way to state "which bytes may appear here" and one of the fastest.
 //!
-//! - `parse_head(buf, limits, headers) -> Result<Option<(RequestHead<'b>, usize)>, HttpError>`
-//!   style: `Ok(None)` = need more bytes, `Ok(Some((head, consumed)))` = a complete head of
-//!   `consumed` bytes, `Err(e)` = a 4xx/5xx per SPEC.md. Headers borrow from `buf`; no
-//!   allocation per header (the caller provides the header slots).
-//! - Incremental: `Conn` remembers how far it already scanned for the blank line, so a request
-//!   fed one byte at a time is not rescanned from the start on every byte; limits (`431`, `414`)
-//!   and bare-LF/CR errors are reported as soon as the bytes that break them arrive.
+//! It is strict on purpose. Where RFC 9112 allows a server to be lenient (bare LF line ends,
+//! obs-fold, whitespace before a colon), leniency is how two parsers on one path come to
+//! disagree about where a request ends, so every such case is a `400`.
+//!
+//! Given a prefix of a head, it returns `Ok(None)` ("send more") unless the prefix already
+//! breaks a rule, in which case it reports the *first* broken rule in byte order. That makes
+//! the answer the same however the bytes are split across reads. Checks that need the whole
+//! head (exactly one `Host`, framing) live in [`crate::framing`] and run once it is complete.
+//! Re-running this parser on every read of a slowly arriving head would be quadratic; see
+//! [`crate::scan::HeadScan`] for the cheap resumable scan `Conn` runs instead.
+
+use crate::framing;
+use crate::{HttpError, Limits};
 
 /// The protocol version of a request. Another well-formed version is `505`; a malformed one `400`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,6 +47,14 @@ pub struct Header<'a> {
     pub name: &'a str,
     /// The field value with surrounding whitespace trimmed. Not necessarily UTF-8.
     pub value: &'a [u8],
+}
+
+impl Header<'_> {
+    /// An empty slot, to initialise the array a caller hands to [`parse_head`].
+    pub const EMPTY: Header<'static> = Header {
+        name: "",
+        value: b"",
+    };
 }
 
 /// A parsed and checked request head. Everything a handler may route on.
@@ -74,5 +92,269 @@ impl RequestHead<'_> {
     /// `true` for `HEAD` requests: the response carries its `Content-Length` but no body.
     pub fn is_head(&self) -> bool {
         self.method == "HEAD"
+    }
+}
+
+/// Builds a 256-entry byte class table from a predicate, at compile time.
+const fn table(pred: fn(u8) -> bool) -> [bool; 256] {
+    let mut t = [false; 256];
+    let mut i = 0;
+    while i < 256 {
+        t[i] = pred(i as u8);
+        i += 1;
+    }
+    t
+}
+
+/// `tchar` (RFC 9110 section 5.6.2): the characters of methods, field names and codings.
+pub(crate) static TOKEN: [bool; 256] = table(|b| {
+    b.is_ascii_alphanumeric() || matches!(b, b'!' | b'#' | b'$' | b'%' | b'&' | b'\'' | b'*')
+        || matches!(b, b'+' | b'-' | b'.' | b'^' | b'_' | b'`' | b'|' | b'~')
+});
+
+/// Bytes of a request target: visible ASCII (RFC 3986 characters and a few more that real
+/// clients send unescaped, such as `"` or `{`); never space, a control or a non-ASCII byte.
+static TARGET: [bool; 256] = table(|b| b > 0x20 && b < 0x7f);
+
+/// `field-vchar`, space and tab, plus `obs-text` (RFC 9110 section 5.5): the bytes of a field
+/// value. Everything else (CR, LF, NUL, DEL, other controls) ends the value or is an error.
+pub(crate) static FIELD_VALUE: [bool; 256] = table(|b| b == b'\t' || (b >= 0x20 && b != 0x7f));
+
+/// The maximum number of header slots [`crate::Conn`] provides (SPEC.md: 100 headers).
+pub const MAX_HEADER_SLOTS: usize = 100;
+
+/// Parses a request head from the start of `buf`.
+///
+/// - `Ok(Some((head, n)))`: a complete, checked head of `n` bytes (the body, if any, starts
+///   at `buf[n]`). Empty lines before the request line are skipped and counted in `n`.
+/// - `Ok(None)`: `buf` is a valid prefix of a head; read more.
+/// - `Err(e)`: the first rule the bytes break, in byte order; answer `e.status` and close.
+///
+/// Headers go into `slots`, so `min(slots.len(), limits.max_headers)` bounds their number.
+pub fn parse_head<'b, 'h>(
+    buf: &'b [u8],
+    limits: &Limits,
+    slots: &'h mut [Header<'b>],
+) -> Result<Option<(RequestHead<'h>, usize)>, HttpError>
+where
+    'b: 'h,
+{
+    // Bytes past the limit are never looked at: a head must end within `max_head` bytes.
+    let w = &buf[..buf.len().min(limits.max_head)];
+    let more = || {
+        if buf.len() > limits.max_head {
+            Err(HttpError::HEAD_TOO_LARGE)
+        } else {
+            Ok(None)
+        }
+    };
+    let mut pos = 0;
+
+    // RFC 9112 section 2.2: a server SHOULD ignore empty lines before the request line (some
+    // clients send an extra CRLF after a POST body).
+    loop {
+        match w.get(pos) {
+            None => return more(),
+            Some(b'\r') => match w.get(pos + 1) {
+                None => return more(),
+                Some(b'\n') => pos += 2,
+                Some(_) => return Err(HttpError::BARE_CR),
+            },
+            Some(b'\n') => return Err(HttpError::BARE_LF),
+            Some(_) => break,
+        }
+    }
+
+    // method SP request-target SP HTTP-version CRLF (RFC 9112 section 3).
+    let method_start = pos;
+    while pos < w.len() && TOKEN[w[pos] as usize] {
+        pos += 1;
+    }
+    if pos == w.len() {
+        return more();
+    }
+    if pos == method_start || w[pos] != b' ' {
+        return Err(HttpError::INVALID_METHOD);
+    }
+    let method = ascii(&w[method_start..pos], HttpError::INVALID_METHOD)?;
+    pos += 1;
+
+    let target_start = pos;
+    let target_end = w.len().min(target_start + limits.max_target + 1);
+    while pos < target_end && TARGET[w[pos] as usize] {
+        pos += 1;
+    }
+    if pos - target_start > limits.max_target {
+        return Err(HttpError::TARGET_TOO_LONG);
+    }
+    if pos == w.len() {
+        return more();
+    }
+    if pos == target_start || w[pos] != b' ' {
+        return Err(HttpError::INVALID_TARGET);
+    }
+    let target = ascii(&w[target_start..pos], HttpError::INVALID_TARGET)?;
+    pos += 1;
+
+    // HTTP-version = "HTTP/" DIGIT "." DIGIT, case-sensitive (RFC 9112 section 2.3). Read up
+    // to the line end, but never more than the 8 bytes a version can have.
+    let version_start = pos;
+    while pos < w.len() && pos - version_start < 8 && !matches!(w[pos], b'\r' | b'\n') {
+        pos += 1;
+    }
+    if pos == w.len() {
+        return if w[version_start..].iter().all(|&b| b.is_ascii_graphic()) {
+            more()
+        } else {
+            Err(HttpError::MALFORMED_VERSION)
+        };
+    }
+    let version = match &w[version_start..pos] {
+        b"HTTP/1.1" => Version::Http11,
+        b"HTTP/1.0" => Version::Http10,
+        [b'H', b'T', b'T', b'P', b'/', major, b'.', minor]
+            if major.is_ascii_digit() && minor.is_ascii_digit() =>
+        {
+            // Well-formed but not ours; still reject garbage after it first.
+            if !matches!(w[pos], b'\r' | b'\n') {
+                return Err(HttpError::MALFORMED_VERSION);
+            }
+            return Err(HttpError::UNSUPPORTED_VERSION);
+        }
+        _ => return Err(HttpError::MALFORMED_VERSION),
+    };
+    pos = match end_of_line(w, pos) {
+        Ok(Some(next)) => next,
+        Ok(None) => return more(),
+        Err(HttpError::BARE_CR) | Err(HttpError::BARE_LF) if w[pos] != b'\r' => {
+            return Err(HttpError::MALFORMED_VERSION)
+        }
+        Err(e) => return Err(e),
+    };
+
+    // *( field-line CRLF ) CRLF (RFC 9112 section 5).
+    let max_fields = slots.len().min(limits.max_headers);
+    let mut count = 0;
+    loop {
+        let Some(&first) = w.get(pos) else {
+            return more();
+        };
+        match first {
+            b'\r' | b'\n' => match end_of_line(w, pos)? {
+                Some(next) => {
+                    pos = next;
+                    break;
+                }
+                None => return more(),
+            },
+            // obs-fold: a server MUST reject it or unfold it (section 5.2); we reject.
+            b' ' | b'\t' => return Err(HttpError::OBS_FOLD),
+            _ => {}
+        }
+        if count == max_fields {
+            return Err(HttpError::TOO_MANY_HEADERS);
+        }
+
+        let name_start = pos;
+        while pos < w.len() && TOKEN[w[pos] as usize] {
+            pos += 1;
+        }
+        if pos == w.len() {
+            return more();
+        }
+        match w[pos] {
+            b':' if pos > name_start => {}
+            // "No whitespace is allowed between the field name and colon": a server MUST
+            // reject such a request with 400 (section 5.1), since proxies disagree on it.
+            b' ' | b'\t' if pos > name_start => return Err(HttpError::WHITESPACE_BEFORE_COLON),
+            _ => return Err(HttpError::INVALID_HEADER_NAME),
+        }
+        let name = ascii(&w[name_start..pos], HttpError::INVALID_HEADER_NAME)?;
+        pos += 1;
+
+        while pos < w.len() && matches!(w[pos], b' ' | b'\t') {
+            pos += 1;
+        }
+        let value_start = pos;
+        while pos < w.len() && FIELD_VALUE[w[pos] as usize] {
+            pos += 1;
+        }
+        if pos == w.len() {
+            return more();
+        }
+        if w[pos] != b'\r' && w[pos] != b'\n' {
+            return Err(HttpError::CONTROL_CHARACTER);
+        }
+        let mut value_end = pos;
+        while value_end > value_start && matches!(w[value_end - 1], b' ' | b'\t') {
+            value_end -= 1;
+        }
+        pos = match end_of_line(w, pos)? {
+            Some(next) => next,
+            None => return more(),
+        };
+        slots[count] = Header {
+            name,
+            value: &w[value_start..value_end],
+        };
+        count += 1;
+    }
+
+    let path = route_path(method, target)?;
+    let headers = &slots[..count];
+    let meaning = framing::interpret(version, headers)?;
+    Ok(Some((
+        RequestHead {
+            method,
+            target,
+            path,
+            version,
+            headers,
+            framing: meaning.framing,
+            keep_alive: meaning.keep_alive,
+            expect_continue: meaning.expect_continue,
+        },
+        pos,
+    )))
+}
+
+/// At `w[pos]`, which is CR or LF: the index after a CRLF, `None` if the LF has not arrived.
+fn end_of_line(w: &[u8], pos: usize) -> Result<Option<usize>, HttpError> {
+    match (w[pos], w.get(pos + 1)) {
+        (b'\n', _) => Err(HttpError::BARE_LF),
+        (_, None) => Ok(None),
+        (_, Some(b'\n')) => Ok(Some(pos + 2)),
+        (_, Some(_)) => Err(HttpError::BARE_CR),
+    }
+}
+
+/// The bytes as `&str`. They were already checked to be ASCII by a table, so this only
+/// fails if a table is wrong; it is here because the crate has no `unsafe`.
+fn ascii(bytes: &[u8], or: HttpError) -> Result<&str, HttpError> {
+    std::str::from_utf8(bytes).map_err(|_| or)
+}
+
+/// The path a router matches on (RFC 9112 section 3.2): the target without its query, and
+/// for absolute-form (`http://host/path?q`, what proxies send) without scheme and authority.
+fn route_path<'a>(method: &str, target: &'a str) -> Result<&'a str, HttpError> {
+    let without_query = |s: &'a str| s.split(['?', '#']).next().unwrap_or(s);
+    if target.starts_with('/') {
+        return Ok(without_query(target));
+    }
+    if target == "*" && method == "OPTIONS" {
+        return Ok(target);
+    }
+    let lower = target.get(..8).unwrap_or(target).to_ascii_lowercase();
+    let rest = if lower.starts_with("http://") {
+        &target[7..]
+    } else if lower.starts_with("https://") {
+        &target[8..]
+    } else {
+        // authority-form (CONNECT) and anything else: not something this server serves.
+        return Err(HttpError::INVALID_TARGET);
+    };
+    match rest.find(['/', '?', '#']) {
+        Some(i) if rest.as_bytes()[i] == b'/' => Ok(without_query(&rest[i..])),
+        _ => Ok("/"),
     }
 }
