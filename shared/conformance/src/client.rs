@@ -275,9 +275,9 @@ fn content_length(response: &Response, raw: &[u8]) -> Result<usize, String> {
         .map(|(_, v)| v.as_str())
         .collect();
     match values.as_slice() {
-        [one] if !one.is_empty() && one.bytes().all(|b| b.is_ascii_digit()) => {
-            one.parse().map_err(|e| format!("Content-Length {one:?}: {e}"))
-        }
+        [one] if !one.is_empty() && one.bytes().all(|b| b.is_ascii_digit()) => one
+            .parse()
+            .map_err(|e| format!("Content-Length {one:?}: {e}")),
         [] => Err(format!(
             "response without Content-Length (SPEC: every response carries it): {}",
             show(raw)

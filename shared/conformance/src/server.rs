@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 /// the margin is for a loaded two-core machine.
 const START_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// The flags every spawned server gets unless a check overrides them: timeouts short enough
+/// The flags (name, value pairs) every spawned server gets unless a check overrides them: timeouts short enough
 /// that a hung check ends quickly, long enough that a slow machine does not trip them.
 const DEFAULT_ARGS: &[&str] = &["--header-timeout", "5s", "--idle-timeout", "10s"];
 
@@ -51,7 +51,13 @@ impl ServerProcess {
             .prefix("conformance-")
             .tempdir()
             .map_err(|e| format!("cannot create a temporary data dir: {e}"))?;
-        let mut args: Vec<String> = DEFAULT_ARGS.iter().map(|s| s.to_string()).collect();
+        // A default flag the caller also gives is left out: clap rejects a flag given twice.
+        let mut args: Vec<String> = Vec::new();
+        for pair in DEFAULT_ARGS.chunks(2) {
+            if !extra_args.contains(&pair[0]) {
+                args.extend(pair.iter().map(|s| s.to_string()));
+            }
+        }
         args.extend(extra_args.iter().map(|s| s.to_string()));
         let mut server = ServerProcess {
             bin: bin.to_path_buf(),
@@ -146,8 +152,8 @@ impl ServerProcess {
 
     /// The last lines the server logged, for failure messages.
     pub fn stderr_tail(&self) -> String {
-        let text = std::fs::read_to_string(self.data_dir.path().join("server.stderr"))
-            .unwrap_or_default();
+        let text =
+            std::fs::read_to_string(self.data_dir.path().join("server.stderr")).unwrap_or_default();
         let lines: Vec<&str> = text.lines().collect();
         lines[lines.len().saturating_sub(15)..].join("\n")
     }
@@ -164,9 +170,15 @@ impl ServerProcess {
         signal: libc::c_int,
         timeout: Duration,
     ) -> Result<ExitStatus, String> {
-        let mut child = self
+        self.signal(signal)?;
+        self.wait_exit(timeout)
+    }
+
+    /// Sends `signal` to the running server and returns at once.
+    pub fn signal(&self, signal: libc::c_int) -> Result<(), String> {
+        let child = self
             .child
-            .take()
+            .as_ref()
             .ok_or("the server is not running (already stopped)")?;
         let pid = libc::pid_t::try_from(child.id()).map_err(|e| e.to_string())?;
         // SAFETY: kill(2) has no memory-safety preconditions; `pid` is our own child, which
@@ -177,6 +189,16 @@ impl ServerProcess {
                 std::io::Error::last_os_error()
             ));
         }
+        Ok(())
+    }
+
+    /// Waits up to `timeout` for the server to exit and reaps it. A server still running
+    /// then is killed and reported as a failure.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Result<ExitStatus, String> {
+        let mut child = self
+            .child
+            .take()
+            .ok_or("the server is not running (already stopped)")?;
         let start = Instant::now();
         loop {
             match child.try_wait() {
@@ -188,8 +210,7 @@ impl ServerProcess {
                     let _ = child.kill();
                     let _ = child.wait();
                     return Err(format!(
-                        "the server did not exit within {timeout:?} of signal {signal}; \
-                         its stderr: {}",
+                        "the server did not exit within {timeout:?}; its stderr: {}",
                         self.stderr_tail()
                     ));
                 }
@@ -223,7 +244,10 @@ pub fn parse_banner(line: &str) -> Result<(SocketAddr, String, u32), String> {
             "first stdout line is not `listening on http://IP:PORT (phase NAME, pid PID)`: {line:?}"
         )
     };
-    let rest = line.trim_end().strip_prefix("listening on http://").ok_or_else(bad)?;
+    let rest = line
+        .trim_end()
+        .strip_prefix("listening on http://")
+        .ok_or_else(bad)?;
     let (addr, rest) = rest.split_once(" (phase ").ok_or_else(bad)?;
     let (phase, rest) = rest.split_once(", pid ").ok_or_else(bad)?;
     let pid = rest.strip_suffix(')').ok_or_else(bad)?;

@@ -1,0 +1,131 @@
+//! `conformance`: run the suite against a server that is already running (`--addr`) or that
+//! the suite starts itself (`--spawn BIN`), and print one line per check.
+//!
+//! ```text
+//! conformance --addr 127.0.0.1:8080 --data-file ./data/events.ndjson
+//! conformance --spawn target/debug/p1-blocking --only max_conns_503
+//! conformance --list
+//! ```
+
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Parser;
+use conformance::{checks, Check, Ctx, Failure, Needs, ServerProcess};
+
+/// Checks an HTTP server against the ingestion service's SPEC.md over raw TCP.
+#[derive(Parser)]
+#[command(version, about)]
+struct Args {
+    /// Address of a running server (checks that need special flags are skipped).
+    #[arg(long, conflicts_with = "spawn")]
+    addr: Option<String>,
+    /// The running server's event log, for the checks that read it.
+    #[arg(long, requires = "addr")]
+    data_file: Option<PathBuf>,
+    /// Start this server binary (with a temp data dir on 127.0.0.1:0) and run every check.
+    #[arg(long)]
+    spawn: Option<PathBuf>,
+    /// Run only the check with this name (see --list).
+    #[arg(long)]
+    only: Option<String>,
+    /// Also run the scale checks (5,000 connections, slowloris) meant for event-driven servers.
+    #[arg(long)]
+    scale: bool,
+    /// List the checks and exit.
+    #[arg(long)]
+    list: bool,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let all = checks::ALL.iter().chain(checks::SCALE.iter());
+    if args.list {
+        for check in all {
+            let needs = if check.needs == Needs::Spawn {
+                " [needs --spawn]"
+            } else {
+                ""
+            };
+            println!("{:<36} {}{needs}", check.name, check.doc);
+        }
+        return ExitCode::SUCCESS;
+    }
+    let selected: Vec<&Check> = match &args.only {
+        Some(name) => match conformance::find_check(name) {
+            Some(check) => vec![check],
+            None => {
+                eprintln!("no check named {name:?}; `conformance --list` shows them");
+                return ExitCode::from(2);
+            }
+        },
+        None if args.scale => all.collect(),
+        None => checks::ALL.iter().collect(),
+    };
+    // With --spawn, one default server is shared by the checks that need no special flags.
+    let (server, ctx) = match (&args.addr, &args.spawn) {
+        (Some(addr), None) => match resolve(addr) {
+            Ok(addr) => (
+                None,
+                Ctx {
+                    addr: Some(addr),
+                    data_file: args.data_file.clone(),
+                    pid: None,
+                    bin: None,
+                },
+            ),
+            Err(e) => {
+                eprintln!("{e}");
+                return ExitCode::from(2);
+            }
+        },
+        (None, Some(bin)) => match ServerProcess::try_start(bin, &[]) {
+            Ok(server) => {
+                let ctx = Ctx::for_server(&server, Some(bin.clone()));
+                (Some(server), ctx)
+            }
+            Err(e) => {
+                eprintln!("{e}");
+                return ExitCode::FAILURE;
+            }
+        },
+        _ => {
+            eprintln!("give --addr HOST:PORT (a running server) or --spawn BIN (see --help)");
+            return ExitCode::from(2);
+        }
+    };
+    let (mut passed, mut failed) = (0, 0);
+    for check in selected {
+        if check.needs == Needs::Spawn && ctx.bin.is_none() {
+            println!("SKIP {}: needs --spawn", check.name);
+            continue;
+        }
+        match (check.run)(&ctx) {
+            Ok(()) => {
+                passed += 1;
+                println!("PASS {}", check.name);
+            }
+            Err(Failure::Skip(why)) => println!("SKIP {}: {why}", check.name),
+            Err(Failure::Fail(why)) => {
+                failed += 1;
+                println!("FAIL {}: {why}", check.name);
+            }
+        }
+    }
+    drop(server);
+    println!("{passed} passed, {failed} failed");
+    if failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+/// `localhost:8080` or `127.0.0.1:8080` to one socket address.
+fn resolve(addr: &str) -> Result<SocketAddr, String> {
+    addr.to_socket_addrs()
+        .map_err(|e| format!("--addr {addr}: {e}"))?
+        .next()
+        .ok_or_else(|| format!("--addr {addr}: no address"))
+}
