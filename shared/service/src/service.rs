@@ -1,0 +1,272 @@
+//! [`Service`]: the routes of SPEC.md behind `ingest_http::Handler`, shared by every phase.
+//!
+//! | request | answer |
+//! |---|---|
+//! | `POST /ingest` | `202 {"accepted":N}` once the batch is queued for the [`EventLog`] |
+//! | `GET`/`HEAD /health` | `200 text/plain ok` |
+//! | `GET`/`HEAD /stats` | `200 application/json`, see [`Stats::to_json`] |
+//! | other path | `404` |
+//! | known path, other method | `405` with `Allow` |
+//!
+//! Decisions that need no body (`404`, `405`, `411`) are made in [`Handler::on_head`], so the
+//! connection never reads a body it would throw away, and a client sending
+//! `Expect: 100-continue` gets its answer at once.
+
+use std::io;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use ingest_http::response::InlineBody;
+use ingest_http::{Body, Framing, Handler, Limits, RequestHead, Response};
+
+use crate::{events, Config, ConnectionGuard, EventLog, Stats};
+
+/// The ingestion service: routing, validation, the event log and the counters. One value is
+/// shared (behind an `Arc`) by every connection of a server.
+pub struct Service {
+    /// Counters for `/stats`, shared with the log's writer and with [`ConnectionGuard`]s.
+    stats: Arc<Stats>,
+    /// Where accepted batches go.
+    log: EventLog,
+    /// What every connection enforces (from the CLI).
+    limits: Limits,
+    /// `--max-conns`, checked by [`Service::try_connection`].
+    max_conns: u64,
+}
+
+/// The routes, decided from the path alone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Route {
+    Ingest,
+    Health,
+    Stats,
+}
+
+impl Route {
+    fn of(path: &str) -> Option<Route> {
+        match path {
+            "/ingest" => Some(Route::Ingest),
+            "/health" => Some(Route::Health),
+            "/stats" => Some(Route::Stats),
+            _ => None,
+        }
+    }
+
+    /// The `Allow` header value: the methods this route serves.
+    fn allow(self) -> &'static str {
+        match self {
+            Route::Ingest => "POST",
+            Route::Health | Route::Stats => "GET, HEAD",
+        }
+    }
+
+    fn allows(self, method: &str) -> bool {
+        match self {
+            Route::Ingest => method == "POST",
+            Route::Health | Route::Stats => method == "GET" || method == "HEAD",
+        }
+    }
+}
+
+impl Service {
+    /// Opens the event log in `config.data_dir` (creating the directory) and starts its
+    /// writer. `phase` names the binary in `/stats` and the logs.
+    pub fn open(phase: &'static str, config: &Config) -> io::Result<Service> {
+        let stats = Arc::new(Stats::new(phase));
+        let log = EventLog::open(&config.data_dir, Arc::clone(&stats))?;
+        tracing::info!(path = %log.path().display(), "event log open");
+        Ok(Service {
+            stats,
+            log,
+            limits: config.limits(),
+            max_conns: config.max_conns as u64,
+        })
+    }
+
+    /// The counters (for phases that report them, and for tests).
+    pub fn stats(&self) -> &Arc<Stats> {
+        &self.stats
+    }
+
+    /// Admits a new connection, or `None` when `--max-conns` connections are open. On `None`
+    /// the phase writes [`Service::overloaded_response`] and closes the socket; the rejection
+    /// is already counted (`connections_rejected`, `responses_5xx`). Keep the guard for the
+    /// life of the connection: dropping it is what frees the slot.
+    pub fn try_connection(&self) -> Option<ConnectionGuard> {
+        // Compare-and-swap rather than add-then-check, so `connections_open` never reads
+        // above the limit, even for an instant, in `/stats`.
+        let admitted = self
+            .stats
+            .connections_open
+            .fetch_update(Relaxed, Relaxed, |open| {
+                (open < self.max_conns).then_some(open + 1)
+            })
+            .is_ok();
+        if admitted {
+            Some(ConnectionGuard::admitted(Arc::clone(&self.stats)))
+        } else {
+            self.stats.connections_total.fetch_add(1, Relaxed);
+            self.stats.connection_shed();
+            None
+        }
+    }
+
+    /// The complete bytes of the `503` a rejected connection gets, `Connection: close`
+    /// included. Written by the phase directly to the socket (no `Conn` exists for it),
+    /// best-effort and without waiting.
+    pub fn overloaded_response(&self) -> Vec<u8> {
+        let mut response = Response::error(
+            503,
+            "the server is at its connection limit; retry in a moment",
+        );
+        response.close = true;
+        let mut out = Vec::with_capacity(256);
+        ingest_http::response::encode(&mut out, &response, false, true);
+        out
+    }
+
+    /// Drains the event log, `fsync`s it, and logs the final counters. Call it once the
+    /// phase has stopped serving. Takes `&self` so that a phase may finish even while a
+    /// straggling thread still holds an `Arc<Service>`; that thread's later appends fail
+    /// (`500`), so no event is acknowledged after the file was synced.
+    pub fn finish(&self) -> io::Result<()> {
+        let result = self.log.finish();
+        let s = &self.stats;
+        tracing::info!(
+            phase = s.phase,
+            uptime_ms = s.uptime_ms(),
+            connections_total = s.connections_total.load(Relaxed),
+            connections_rejected = s.connections_rejected.load(Relaxed),
+            requests_total = s.requests_total.load(Relaxed),
+            responses_2xx = s.responses_2xx.load(Relaxed),
+            responses_4xx = s.responses_4xx.load(Relaxed),
+            responses_5xx = s.responses_5xx.load(Relaxed),
+            events_accepted = s.events_accepted.load(Relaxed),
+            events_stored = s.events_stored.load(Relaxed),
+            bytes_read = s.bytes_read.load(Relaxed),
+            bytes_written = s.bytes_written.load(Relaxed),
+            "final counters"
+        );
+        result
+    }
+
+    /// `POST /ingest`: validate, canonicalise, queue. See [`events`] for the body rules.
+    fn ingest(&self, body: &[u8]) -> Response {
+        let batch = match events::canonicalize(body, now_ms()) {
+            Ok(batch) => batch,
+            Err(invalid) => return Response::error(400, &invalid.to_string()),
+        };
+        let events = batch.events;
+        if let Err(e) = self.log.append(batch.lines, events) {
+            tracing::error!(error = %e, "batch not stored");
+            return Response::error(
+                500,
+                "the server cannot store events right now; nothing of this batch was stored",
+            );
+        }
+        self.stats.events_accepted.fetch_add(events, Relaxed);
+        let mut digits = itoa::Buffer::new();
+        let mut text = [0u8; 40];
+        let parts: [&[u8]; 3] = [b"{\"accepted\":", digits.format(events).as_bytes(), b"}"];
+        let mut len = 0;
+        for part in parts {
+            text[len..len + part.len()].copy_from_slice(part);
+            len += part.len();
+        }
+        let body = InlineBody::new(&text[..len]).expect("{\"accepted\":N} fits inline");
+        Response {
+            status: 202,
+            content_type: "application/json",
+            allow: None,
+            body: Body::Inline(body),
+            close: false,
+        }
+    }
+}
+
+impl std::fmt::Debug for Service {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Service")
+            .field("phase", &self.stats().phase)
+            .finish()
+    }
+}
+
+impl Handler for Service {
+    fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    fn on_head(&self, head: &RequestHead<'_>) -> Option<Response> {
+        let Some(route) = Route::of(head.path) else {
+            return Some(not_found(head.path));
+        };
+        if !route.allows(head.method) {
+            return Some(method_not_allowed(route, head.method));
+        }
+        if route == Route::Ingest && head.framing == Framing::None {
+            return Some(Response::error(
+                411,
+                "POST /ingest needs a body with Content-Length or Transfer-Encoding: chunked",
+            ));
+        }
+        None
+    }
+
+    fn on_request(&self, head: &RequestHead<'_>, body: &[u8]) -> Response {
+        // `on_head` already answered anything else, but a handler must not trust its caller.
+        match Route::of(head.path) {
+            Some(route) if !route.allows(head.method) => method_not_allowed(route, head.method),
+            Some(Route::Ingest) => self.ingest(body),
+            Some(Route::Health) => Response::fixed(200, "text/plain", b"ok"),
+            Some(Route::Stats) => Response {
+                status: 200,
+                content_type: "application/json",
+                allow: None,
+                body: Body::Owned(self.stats.to_json()),
+                close: false,
+            },
+            None => not_found(head.path),
+        }
+    }
+
+    fn on_response(&self, status: u16) {
+        self.stats.count_response(status);
+    }
+
+    fn on_bytes(&self, read: u64, written: u64) {
+        if read > 0 {
+            self.stats.bytes_read.fetch_add(read, Relaxed);
+        }
+        if written > 0 {
+            self.stats.bytes_written.fetch_add(written, Relaxed);
+        }
+    }
+}
+
+fn not_found(path: &str) -> Response {
+    let shown: String = path.chars().take(100).collect();
+    Response::error(
+        404,
+        &format!("no such path: {shown}; the paths are /ingest, /health and /stats"),
+    )
+}
+
+fn method_not_allowed(route: Route, method: &str) -> Response {
+    let shown: String = method.chars().take(32).collect();
+    let mut response = Response::error(
+        405,
+        &format!("method {shown} is not allowed here; use {}", route.allow()),
+    );
+    response.allow = Some(route.allow());
+    response
+}
+
+/// Milliseconds since the Unix epoch: the `ts` of events that carry none. A clock set before
+/// 1970 stamps 0 rather than failing the request.
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
