@@ -34,7 +34,7 @@ pub fn serve_connection(
     // that long without progress. Set once, it costs nothing per response.
     stream.set_write_timeout(Some(service.limits().idle_timeout))?;
     let membership = live.join(&stream)?;
-    let mut conn = Conn::new(Instant::now());
+    let mut conn = Conn::with_limits(Instant::now(), service.limits());
     let mut buf = [0u8; READ_BUFFER];
 
     loop {
