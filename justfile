@@ -15,7 +15,7 @@ bench *ARGS:
 
 # Start PHASE, load it with CONNS keep-alive connections, print a summary, stop it.
 load PHASE CONNS="100" *ARGS:
-    cargo run --release -p bench --bin bench -- load {{PHASE}} --connections {{CONNS}} {{ARGS}}
+    cargo run --release -p bench --bin bench -- load {{PHASE}} -c {{CONNS}} -- {{ARGS}}
 
 # Run the conformance suite against a server you started: `just conformance 127.0.0.1:8080`.
 conformance ADDR:

@@ -20,22 +20,28 @@ pub fn raise_nofile_limit() -> io::Result<u64> {
         return Err(io::Error::last_os_error());
     }
     if limit.rlim_cur >= limit.rlim_max {
-        return Ok(limit.rlim_cur as u64);
+        return Ok(to_u64(limit.rlim_cur));
     }
     let mut wanted = limit;
     wanted.rlim_cur = limit.rlim_max;
     // SAFETY: `wanted` is a valid `rlimit`; the kernel only reads it.
     if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &wanted) } == 0 {
-        return Ok(wanted.rlim_cur as u64);
+        return Ok(to_u64(wanted.rlim_cur));
     }
     // macOS reports RLIM_INFINITY as the hard limit but refuses anything above
     // OPEN_MAX (10240) for the soft one: fall back to that.
     wanted.rlim_cur = limit.rlim_max.min(10_240);
     // SAFETY: as above.
     if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &wanted) } == 0 {
-        return Ok(wanted.rlim_cur as u64);
+        return Ok(to_u64(wanted.rlim_cur));
     }
-    Ok(limit.rlim_cur as u64)
+    Ok(to_u64(limit.rlim_cur))
+}
+
+/// `rlim_t` is `u64` on Linux and macOS but signed on some BSDs.
+#[allow(clippy::unnecessary_cast)]
+fn to_u64(v: libc::rlim_t) -> u64 {
+    v as u64
 }
 
 /// The current soft `RLIMIT_NOFILE`, for the bench header.
@@ -46,7 +52,7 @@ pub fn nofile_limit() -> Option<u64> {
     };
     // SAFETY: `limit` is a valid, writable `rlimit` for the duration of the call.
     (unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } == 0)
-        .then_some(limit.rlim_cur as u64)
+        .then_some(to_u64(limit.rlim_cur))
 }
 
 /// Number of CPUs this process may run on (what the pinning plan splits).

@@ -34,7 +34,10 @@ impl Target {
         if authority.is_empty() {
             return Err(format!("URL {url:?} has no host"));
         }
-        let with_port = if authority.rsplit_once(':').is_some_and(|(_, p)| !p.contains(']')) {
+        let with_port = if authority
+            .rsplit_once(':')
+            .is_some_and(|(_, p)| !p.contains(']'))
+        {
             authority.to_string()
         } else {
             format!("{authority}:80")
@@ -68,7 +71,10 @@ impl RequestSpec {
     /// is an error message and not a run full of `400`s.
     pub fn validate(&self) -> Result<(), String> {
         if self.method.is_empty() || !self.method.bytes().all(|b| b.is_ascii_uppercase()) {
-            return Err(format!("bad method {:?}: expected e.g. GET or POST", self.method));
+            return Err(format!(
+                "bad method {:?}: expected e.g. GET or POST",
+                self.method
+            ));
         }
         for h in &self.headers {
             let Some((name, _)) = h.split_once(':') else {
@@ -98,7 +104,11 @@ impl RequestSpec {
     pub fn encode(&self, target: &Target, close: bool) -> Vec<u8> {
         let mut head = String::new();
         // Writing to a String cannot fail.
-        let _ = write!(head, "{} {} HTTP/1.1\r\nHost: {}\r\n", self.method, target.path, target.host_header);
+        let _ = write!(
+            head,
+            "{} {} HTTP/1.1\r\nHost: {}\r\n",
+            self.method, target.path, target.host_header
+        );
         for h in &self.headers {
             let _ = write!(head, "{h}\r\n");
         }

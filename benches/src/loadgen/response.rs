@@ -226,7 +226,9 @@ mod tests {
     #[test]
     fn counts_pipelined_responses() {
         let mut two = OK.to_vec();
-        two.extend_from_slice(b"HTTP/1.1 503 Busy\r\ncontent-length: 0\r\nConnection: close\r\n\r\n");
+        two.extend_from_slice(
+            b"HTTP/1.1 503 Busy\r\ncontent-length: 0\r\nConnection: close\r\n\r\n",
+        );
         let mut r = ResponseReader::new(false);
         assert_eq!(statuses(&mut r, &[&two]).unwrap(), [200, 503]);
         assert!(!r.mid_response());

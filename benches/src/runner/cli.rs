@@ -1,0 +1,58 @@
+//! The `bench` command line.
+
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+
+use crate::loadgen::cli::parse_duration;
+
+/// Flags of `bench` (`just bench`).
+#[derive(Debug, Parser)]
+#[command(
+    name = "bench",
+    about = "Runs every phase under the same load and prints the tables"
+)]
+pub struct BenchArgs {
+    /// A one-second smoke of every phase (CI): fails if any phase fails.
+    #[arg(long)]
+    pub quick: bool,
+    /// Adds 10,000 concurrent connections and the idle-connection memory test.
+    #[arg(long)]
+    pub c10k: bool,
+    /// Only these phases, comma-separated (e.g. p1-blocking,p3-reactor).
+    #[arg(long, value_delimiter = ',')]
+    pub phases: Vec<String>,
+    /// Length of each timed scenario (default 8s, 1s with --quick).
+    #[arg(long, value_parser = parse_duration)]
+    pub duration: Option<Duration>,
+    /// Do not pin the server and the load generator to disjoint CPUs.
+    #[arg(long)]
+    pub no_pin: bool,
+    /// Also write the tables and SVG charts into book/src/results/.
+    #[arg(long)]
+    pub publish: bool,
+    /// Load-generator threads (default: the CPUs left to it).
+    #[arg(long)]
+    pub loadgen_threads: Option<usize>,
+    #[command(subcommand)]
+    pub command: Option<BenchCommand>,
+}
+
+/// Subcommands besides the full bench.
+#[derive(Debug, Subcommand)]
+pub enum BenchCommand {
+    /// Start one phase, load it with loadgen, print the summary, stop it (`just load`).
+    Load {
+        /// Phase package name, e.g. p1-blocking.
+        phase: String,
+        /// Connections.
+        #[arg(short = 'c', long, default_value_t = 100)]
+        connections: usize,
+        /// Path to load; POST with a ~100-byte event for /ingest, GET otherwise.
+        #[arg(long, default_value = "/ingest")]
+        path: String,
+        /// Further loadgen flags, after `--` (e.g. -- -d 30s --pipeline 8).
+        #[arg(last = true)]
+        loadgen_args: Vec<String>,
+    },
+}

@@ -1,0 +1,224 @@
+//! What the bench prints and saves: the machine header, one Markdown table per
+//! scenario, and the JSON results.
+
+use std::fmt::Write as _;
+use std::process::Command;
+
+use serde::Serialize;
+
+use super::sampler::Usage;
+use super::scenarios::Scenario;
+use super::server::StopCheck;
+use crate::loadgen::Report;
+
+/// The machine and settings a run happened on: numbers mean nothing without it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Header {
+    /// CPU model name.
+    pub cpu: String,
+    /// CPUs available to the bench.
+    pub cores: usize,
+    /// Kernel (or OS) release.
+    pub kernel: String,
+    /// `rustc --version`.
+    pub rustc: String,
+    /// Listen backlog cap (`net.core.somaxconn`).
+    pub somaxconn: String,
+    /// Open-file limit after raising it.
+    pub nofile: String,
+    /// UTC date and time of the run.
+    pub date: String,
+    /// How server and load generator were placed on CPUs.
+    pub pinning: String,
+}
+
+fn command_line(program: &str, args: &[&str]) -> Option<String> {
+    let out = Command::new(program).args(args).output().ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+}
+
+impl Header {
+    /// Gathers the header; every field degrades to "unknown" rather than failing.
+    pub fn collect(pinning: String) -> Header {
+        let read = |p: &str| {
+            std::fs::read_to_string(p)
+                .ok()
+                .map(|s| s.trim().to_string())
+        };
+        let cpu = read("/proc/cpuinfo")
+            .and_then(|s| {
+                s.lines()
+                    .find(|l| l.starts_with("model name"))?
+                    .split_once(':')
+                    .map(|(_, v)| v.trim().to_string())
+            })
+            .or_else(|| command_line("sysctl", &["-n", "machdep.cpu.brand_string"]))
+            .unwrap_or_else(|| "unknown".into());
+        let unknown = || "unknown".to_string();
+        Header {
+            cpu,
+            cores: crate::os::available_cpus(),
+            kernel: command_line("uname", &["-sr"]).unwrap_or_else(unknown),
+            rustc: command_line("rustc", &["--version"]).unwrap_or_else(unknown),
+            somaxconn: read("/proc/sys/net/core/somaxconn")
+                .or_else(|| command_line("sysctl", &["-n", "kern.ipc.somaxconn"]))
+                .unwrap_or_else(unknown),
+            nofile: crate::os::nofile_limit().map_or_else(unknown, |n| n.to_string()),
+            date: utc_now(),
+            pinning,
+        }
+    }
+
+    /// The header as Markdown.
+    pub fn markdown(&self) -> String {
+        format!(
+            "- CPU: {} ({} cores available)\n- kernel: {}\n- {}\n- somaxconn: {}, open-file limit: {}\n- date: {}\n- pinning: {}\n",
+            self.cpu, self.cores, self.kernel, self.rustc, self.somaxconn, self.nofile, self.date, self.pinning
+        )
+    }
+}
+
+/// One phase under one scenario.
+#[derive(Debug, Clone, Serialize)]
+pub struct Row {
+    /// Phase name.
+    pub phase: String,
+    /// Scenario id.
+    pub scenario: String,
+    /// What loadgen measured; None when the phase could not be loaded.
+    pub report: Option<Report>,
+    /// Server CPU, RSS and threads during the run.
+    pub usage: Usage,
+    /// Idle-memory test: RSS cost per idle connection, bytes.
+    pub bytes_per_idle_conn: Option<f64>,
+    /// Why there are no numbers, or what went wrong.
+    pub error: Option<String>,
+}
+
+/// All results of one bench run.
+#[derive(Debug, Clone, Serialize)]
+pub struct Results {
+    /// The machine.
+    pub header: Header,
+    /// Scenarios in order.
+    pub scenarios: Vec<Scenario>,
+    /// Rows for all phases and scenarios.
+    pub rows: Vec<Row>,
+    /// Graceful-stop check per phase.
+    pub stops: Vec<(String, StopCheck)>,
+}
+
+impl Results {
+    /// The full Markdown report: header, then one table per scenario.
+    pub fn markdown(&self) -> String {
+        let mut out = String::from("## Machine\n\n");
+        out.push_str(&self.header.markdown());
+        for s in &self.scenarios {
+            let _ = write!(
+                out,
+                "\n### {}\n\n| phase | server threads | connections | RPS | success % | p50 ms | p99 ms | p99.9 ms | server CPU % | peak RSS MiB |{} stored == accepted |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|{}---|\n",
+                s.title,
+                if s.kind == super::scenarios::Kind::Load { "" } else { " bytes / idle conn |" },
+                if s.kind == super::scenarios::Kind::Load { "" } else { "---:|" },
+            );
+            for row in self.rows.iter().filter(|r| r.scenario == s.id) {
+                out.push_str(&self.table_row(s, row));
+            }
+        }
+        out
+    }
+
+    fn table_row(&self, s: &Scenario, row: &Row) -> String {
+        let opt = |v: Option<f64>, digits: usize| {
+            v.map_or("–".to_string(), |v| format!("{v:.digits$}"))
+        };
+        let stored = match self.stops.iter().find(|(p, _)| *p == row.phase) {
+            Some((_, c)) if c.ok => "yes".to_string(),
+            Some((_, c)) => format!("**no**: {}", c.problem.as_deref().unwrap_or("?")),
+            None => "–".to_string(),
+        };
+        let idle = if s.kind == super::scenarios::Kind::Load {
+            String::new()
+        } else {
+            format!(" {} |", opt(row.bytes_per_idle_conn, 0))
+        };
+        let threads = row.usage.peak_threads.map_or("–".into(), |t| t.to_string());
+        match (&row.report, &row.error) {
+            (Some(r), error) => format!(
+                "| {}{} | {} | {} | {:.0} | {:.2} | {:.3} | {:.3} | {:.3} | {} | {} |{} {} |\n",
+                row.phase,
+                error.as_ref().map_or(String::new(), |e| format!(" ({e})")),
+                threads,
+                s.connections,
+                r.rps,
+                r.success_pct,
+                r.latency.p50_ms,
+                r.latency.p99_ms,
+                r.latency.p999_ms,
+                opt(row.usage.cpu_pct, 0),
+                opt(row.usage.peak_rss_mib, 1),
+                idle,
+                stored
+            ),
+            (None, error) => format!(
+                "| {} | {} | {} | **{}** | | | | | | |{} {} |\n",
+                row.phase,
+                threads,
+                s.connections,
+                error.as_deref().unwrap_or("no result"),
+                idle,
+                stored
+            ),
+        }
+    }
+}
+
+/// Current UTC time as `YYYY-MM-DD HH:MM:SS UTC`, without a date crate.
+pub fn utc_now() -> String {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let (y, m, d) = civil_from_days((secs / 86_400) as i64);
+    let s = secs % 86_400;
+    format!(
+        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02} UTC",
+        s / 3600,
+        s / 60 % 60,
+        s % 60
+    )
+}
+
+/// A file-name-safe timestamp, `YYYYMMDD-HHMMSS`.
+pub fn stamp() -> String {
+    utc_now()
+        .replace(['-', ':'], "")
+        .replacen(' ', "-", 1)
+        .replace(" UTC", "")
+}
+
+/// Days since 1970-01-01 to (year, month, day); Howard Hinnant's algorithm.
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (yoe + era * 400 + i64::from(m <= 2), m, d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Known dates convert correctly, including a leap day.
+    #[test]
+    fn civil_dates() {
+        assert_eq!(civil_from_days(0), (1970, 1, 1));
+        assert_eq!(civil_from_days(19_782), (2024, 2, 29));
+    }
+}

@@ -1,0 +1,118 @@
+//! The load each phase gets: the default set (about five minutes for five
+//! phases), the `--quick` smoke, and the `--c10k` additions.
+
+use std::time::Duration;
+
+use crate::loadgen::Mode;
+
+/// One ~100-byte event, the body of every `POST /ingest` scenario.
+pub const EVENT: &str = r#"{"name":"cpu.load","value":0.93,"ts":1732370000123,"tags":{"host":"web-1","region":"eu-west-1"}}"#;
+
+/// What a scenario does besides applying load.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub enum Kind {
+    /// Plain load.
+    Load,
+    /// Hold this many idle keep-alive connections open, measure the RSS they cost,
+    /// and keep loading with the scenario's active connections meanwhile.
+    IdleMemory(usize),
+}
+
+/// One table of the report: the same load applied to every phase.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Scenario {
+    /// Short id, used in file names and JSON.
+    pub id: String,
+    /// Table heading.
+    pub title: String,
+    /// `/ingest` or `/health`.
+    pub path: &'static str,
+    /// Active connections.
+    pub connections: usize,
+    /// Fixed requests per connection (the seed-style table), else timed.
+    pub requests_per_connection: Option<u64>,
+    /// Timed runs last this long.
+    #[serde(skip)]
+    pub duration: Duration,
+    /// Keep-alive or a new connection per request.
+    pub new_conn: bool,
+    /// Plain load or the idle-memory test.
+    pub kind: Kind,
+}
+
+impl Scenario {
+    fn timed(path: &'static str, connections: usize, duration: Duration) -> Self {
+        let what = if path == "/ingest" {
+            "POST /ingest"
+        } else {
+            "GET /health"
+        };
+        Scenario {
+            id: format!("{}-{connections}", path.trim_start_matches('/')),
+            title: format!("{what}, {connections} keep-alive connections"),
+            path,
+            connections,
+            requests_per_connection: None,
+            duration,
+            new_conn: false,
+            kind: Kind::Load,
+        }
+    }
+
+    fn fixed(clients: usize, requests: u64) -> Self {
+        Scenario {
+            id: format!("fixed-{clients}x{requests}"),
+            title: format!("POST /ingest, {clients} clients x {requests} requests"),
+            path: "/ingest",
+            connections: clients,
+            requests_per_connection: Some(requests),
+            duration: Duration::ZERO,
+            new_conn: false,
+            kind: Kind::Load,
+        }
+    }
+
+    /// The loadgen mode this scenario needs.
+    pub fn mode(&self) -> Mode {
+        if self.new_conn {
+            Mode::NewConnection
+        } else {
+            Mode::Closed
+        }
+    }
+}
+
+/// The scenario list for the given flags.
+pub fn plan(quick: bool, c10k: bool, duration: Option<Duration>) -> Vec<Scenario> {
+    if quick {
+        let d = duration.unwrap_or(Duration::from_secs(1));
+        return vec![Scenario::timed("/ingest", 10, d), Scenario::fixed(20, 50)];
+    }
+    let d = duration.unwrap_or(Duration::from_secs(8));
+    let mut list = vec![
+        Scenario::timed("/ingest", 10, d),
+        Scenario::timed("/ingest", 100, d),
+        Scenario::timed("/ingest", 1000, d),
+        Scenario::timed("/health", 100, d),
+        Scenario {
+            id: "new-conn-100".into(),
+            title: "GET /health, a new connection per request, 100 at a time".into(),
+            path: "/health",
+            new_conn: true,
+            ..Scenario::timed("/health", 100, d)
+        },
+        Scenario::fixed(20, 50),
+        Scenario::fixed(100, 100),
+        Scenario::fixed(1000, 100),
+    ];
+    if c10k {
+        list.push(Scenario::timed("/ingest", 10_000, d));
+        list.push(Scenario {
+            id: "idle-10000".into(),
+            title: "10,000 idle keep-alive connections + GET /health on 100 active".into(),
+            kind: Kind::IdleMemory(10_000),
+            ..Scenario::timed("/health", 100, d)
+        });
+    }
+    list
+}
