@@ -15,12 +15,29 @@
 //!    when that time comes, call [`Conn::on_deadline`].
 //! 5. When [`Conn::is_done`]: close the socket and drop the `Conn`.
 //!
+//! Deadlines, in one place (SPEC.md, "Limits and timeouts"):
+//!
+//! - *header deadline*: a request's first byte + `header_timeout`, covering head and body;
+//!   on expiry the request gets `408` and the connection closes (slowloris defence);
+//! - *idle deadline*: last activity + `idle_timeout` while no request is open; on expiry the
+//!   connection is done, silently (the client may have just gone away);
+//! - *write-stall deadline*: pending output that has not moved for `idle_timeout`; on expiry
+//!   the connection is done (a client that never reads cannot pin memory forever).
+//!
+//! Memory: an idle keep-alive connection holds no input buffer and at most a small output
+//! buffer, so thousands of them cost little more than `size_of::<Conn>()` each.
+//!
 //! For graceful shutdown, [`Conn::begin_shutdown`] makes the connection finish the request in
 //! progress (its response carries `Connection: close`) and close when idle.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
-use crate::{Limits, RequestHead, Response};
+use crate::body::ChunkedDecoder;
+use crate::response;
+use crate::scan::HeadScan;
+use crate::{HttpError, Limits, RequestHead, Response};
+
+mod answer;
 
 /// What the server does with requests. `Conn` knows nothing of routes: it parses and frames,
 /// the handler decides. One handler is shared by all connections of a server (`&self`).
@@ -46,80 +63,302 @@ pub trait Handler {
     fn on_bytes(&self, _read: u64, _written: u64) {}
 }
 
-/// One connection's protocol state. See the module documentation for the loop's contract.
-pub struct Conn {
-    // Fields are private to this module; see the implementation.
-    _private: (),
+/// Output capacity an idle connection may keep: enough for a typical response, so a busy
+/// keep-alive connection does not reallocate per response, small enough that 10,000 idle
+/// connections do not pin megabytes.
+const IDLE_OUTPUT_CAPACITY: usize = 512;
+
+/// What the connection is doing with the request at the start of its buffered input.
+enum Reading {
+    /// Waiting for a head, or for the rest of one (see `Conn::scan`).
+    Head,
+    /// The head (`head_len` bytes at the start of `input`) is checked; waiting for the `len`
+    /// bytes of body after it.
+    Length { head_len: usize, len: usize },
+    /// The head is checked; decoding a chunked body. Boxed: it is rare and larger.
+    Chunked(Box<ChunkedBody>),
 }
 
-#[allow(unused_variables)]
+/// A chunked body in progress.
+struct ChunkedBody {
+    /// Bytes of the head at the start of `input`, kept to re-parse it when the body is done.
+    head_len: usize,
+    /// The decoder's state between reads.
+    decoder: ChunkedDecoder,
+    /// The de-chunked body so far.
+    decoded: Vec<u8>,
+    /// Raw bytes after the head already decoded (dropped from `input` after each read).
+    raw_consumed: usize,
+}
+
+/// One connection's protocol state. See the module documentation for the loop's contract.
+pub struct Conn {
+    /// Received bytes not yet answered: the start of an incomplete request, or requests held
+    /// back by the high-water mark. Empty (and unallocated) between requests.
+    input: Vec<u8>,
+    /// Encoded responses; `output[written..]` is still to be sent.
+    output: Vec<u8>,
+    /// Bytes of `output` already written.
+    written: usize,
+    /// Where the request at the start of `input` is.
+    reading: Reading,
+    /// How far the end of an incomplete head has been searched for.
+    scan: HeadScan,
+    /// When the request in progress must be complete (first byte + `header_timeout`).
+    request_deadline: Option<Instant>,
+    /// The last read or write; the idle deadline counts from here.
+    last_activity: Instant,
+    /// When pending output last moved; the write-stall deadline counts from here.
+    output_moved: Instant,
+    /// `Limits::idle_timeout`, kept because `deadline()` has no handler to ask.
+    idle_timeout: Duration,
+    /// `Limits::high_water_mark`, kept for `wants_read()`.
+    high_water_mark: usize,
+    /// A status encoded where no handler was at hand (`408` from `on_deadline`), reported to
+    /// `Handler::on_response` on the next call that has one.
+    uncounted: Option<u16>,
+    /// No further request will be read; done once the output is written.
+    closing: bool,
+    /// The peer sent FIN.
+    read_closed: bool,
+    /// `begin_shutdown` was called: the next response closes.
+    shutting_down: bool,
+    /// Close now, even with output pending (idle or write-stall deadline).
+    done: bool,
+}
+
 impl Conn {
     /// A new connection accepted at `now`; its idle deadline starts now.
+    ///
+    /// Uses the default `idle_timeout` until the first `on_read`/`on_written` call brings the
+    /// handler's limits; prefer [`Conn::with_limits`], so that a client that connects and
+    /// never sends a byte is closed after the configured idle timeout.
     pub fn new(now: Instant) -> Conn {
-        todo!()
+        Conn::with_limits(now, &Limits::default())
+    }
+
+    /// A new connection accepted at `now`, with the server's limits.
+    pub fn with_limits(now: Instant, limits: &Limits) -> Conn {
+        Conn {
+            input: Vec::new(),
+            output: Vec::new(),
+            written: 0,
+            reading: Reading::Head,
+            scan: HeadScan::default(),
+            request_deadline: None,
+            last_activity: now,
+            output_moved: now,
+            idle_timeout: limits.idle_timeout,
+            high_water_mark: limits.high_water_mark,
+            uncounted: None,
+            closing: false,
+            read_closed: false,
+            shutting_down: false,
+            done: false,
+        }
     }
 
     /// Bytes read from the socket. Answers every complete request in them (and in what was
     /// buffered before), stopping early while output is above the high-water mark.
     pub fn on_read<H: Handler>(&mut self, input: &[u8], now: Instant, handler: &H) {
-        todo!()
+        handler.on_bytes(input.len() as u64, 0);
+        self.sync(handler);
+        // After a framing error the next request's start is unknown: never parse further.
+        if self.closing || self.done || self.read_closed || input.is_empty() {
+            return;
+        }
+        self.last_activity = now;
+        if self.input.is_empty() {
+            // The common case: parse straight from the loop's buffer, copy only a tail.
+            let used = self.process(input, now, handler);
+            if !self.closing {
+                self.input.extend_from_slice(&input[used..]);
+            }
+            self.after_processing(now, handler.limits());
+        } else {
+            self.input.extend_from_slice(input);
+            self.resume(now, handler);
+        }
     }
 
     /// The peer closed its sending side. A request in progress is abandoned; the connection
     /// finishes writing what it owes and is then done.
-    pub fn on_read_eof(&mut self, now: Instant) {
-        todo!()
+    pub fn on_read_eof(&mut self, _now: Instant) {
+        self.read_closed = true;
+        // Complete requests held back by the high-water mark are still answered (from
+        // `on_written`); anything else buffered is an incomplete request: abandon it.
+        if !self.held_back() {
+            self.close_input();
+        }
     }
 
     /// Bytes waiting to be written, oldest first.
     pub fn output(&self) -> &[u8] {
-        todo!()
+        &self.output[self.written..]
     }
 
     /// `n` bytes of [`Conn::output`] were written. Once output falls below the high-water
     /// mark, buffered pipelined requests are answered again (which is why it takes the handler).
     pub fn on_written<H: Handler>(&mut self, n: usize, now: Instant, handler: &H) {
-        todo!()
+        handler.on_bytes(0, n as u64);
+        self.sync(handler);
+        let was_held_back = self.held_back();
+        self.written = (self.written + n).min(self.output.len());
+        if n > 0 {
+            self.output_moved = now;
+            self.last_activity = now;
+        }
+        if self.written == self.output.len() {
+            self.written = 0;
+            self.output.clear();
+            if self.output.capacity() > IDLE_OUTPUT_CAPACITY {
+                self.output = Vec::new();
+            }
+        } else if self.written >= 4096 && self.written * 2 >= self.output.len() {
+            // Slide the unsent half to the front rather than grow forever.
+            self.output.drain(..self.written);
+            self.written = 0;
+        }
+        if was_held_back && !self.held_back() && !self.closing && !self.done {
+            self.resume(now, handler);
+        }
+        if self.read_closed && !self.held_back() {
+            self.close_input();
+        }
     }
 
     /// Should the loop read from this socket? `false` while output is above the high-water
     /// mark (backpressure: a client that does not read gets no more answers queued) and
     /// once the connection is closing.
     pub fn wants_read(&self) -> bool {
-        todo!()
+        !self.closing && !self.done && !self.read_closed && !self.held_back()
     }
 
     /// Should the loop write? `true` while output is pending.
     pub fn wants_write(&self) -> bool {
-        todo!()
+        !self.done && !self.output().is_empty()
     }
 
     /// The next instant at which [`Conn::on_deadline`] must be called: the header deadline
     /// while a request is being read, the idle deadline while waiting for one, the
     /// write-stall deadline while output is pending. `None` once done.
     pub fn deadline(&self) -> Option<Instant> {
-        todo!()
+        if self.is_done() {
+            return None;
+        }
+        let stall = (!self.output().is_empty()).then(|| self.output_moved + self.idle_timeout);
+        let request = self.request_deadline.filter(|_| !self.held_back());
+        let idle = self
+            .is_idle()
+            .then(|| self.last_activity + self.idle_timeout);
+        [stall, request, idle].into_iter().flatten().min()
     }
 
     /// The loop's clock passed [`Conn::deadline`]: a request in progress gets `408` and the
     /// connection closes after it; an idle or stalled connection is done at once.
     pub fn on_deadline(&mut self, now: Instant) {
-        todo!()
+        if self.is_done() {
+            return;
+        }
+        if !self.output().is_empty() && now >= self.output_moved + self.idle_timeout {
+            self.done = true;
+        } else if self
+            .request_deadline
+            .is_some_and(|d| now >= d && !self.held_back())
+        {
+            let resp = Response::error(HttpError::TIMEOUT.status, HttpError::TIMEOUT.message);
+            self.mark_output_start(now);
+            response::encode(&mut self.output, &resp, false, true);
+            self.uncounted = Some(resp.status);
+            self.close_input();
+        } else if self.is_idle() && now >= self.last_activity + self.idle_timeout {
+            self.done = true;
+        }
     }
 
     /// No request in progress and no output pending.
     pub fn is_idle(&self) -> bool {
-        todo!()
+        self.input.is_empty() && matches!(self.reading, Reading::Head) && self.output().is_empty()
     }
 
     /// Graceful shutdown: answer the request in progress with `Connection: close`, then be done.
     /// An idle connection is done at once.
     pub fn begin_shutdown(&mut self) {
-        todo!()
+        self.shutting_down = true;
+        if self.input.is_empty() && matches!(self.reading, Reading::Head) {
+            // Nothing being read: finish writing (usually nothing) and close.
+            self.closing = true;
+        }
     }
 
     /// The socket should be closed now: the connection is closing and its output is written.
     pub fn is_done(&self) -> bool {
-        todo!()
+        self.done || (self.closing && self.output().is_empty())
+    }
+
+    /// Bytes of input (capacity) and output (capacity) this connection holds, to check that
+    /// idle connections hold no buffers (tests, and the book's memory chapter).
+    pub fn buffer_capacity(&self) -> (usize, usize) {
+        (self.input.capacity(), self.output.capacity())
+    }
+
+    /// Output above the high-water mark: stop reading and answering until it drains.
+    fn held_back(&self) -> bool {
+        self.output().len() > self.high_water_mark
+    }
+
+    /// Refreshes the limits kept for handler-less calls and reports a pending count.
+    fn sync<H: Handler>(&mut self, handler: &H) {
+        let limits = handler.limits();
+        self.idle_timeout = limits.idle_timeout;
+        self.high_water_mark = limits.high_water_mark;
+        if let Some(status) = self.uncounted.take() {
+            handler.on_response(status);
+        }
+    }
+
+    /// Drops buffered input and any request in progress; no further request will be read.
+    fn close_input(&mut self) {
+        self.closing = true;
+        self.input = Vec::new();
+        self.reading = Reading::Head;
+        self.scan = HeadScan::default();
+        self.request_deadline = None;
+    }
+
+    /// Answers what `input` now holds (after new bytes, or after output drained).
+    fn resume<H: Handler>(&mut self, now: Instant, handler: &H) {
+        let mut buf = std::mem::take(&mut self.input);
+        let used = self.process(&buf, now, handler);
+        if !self.closing && used < buf.len() {
+            buf.drain(..used);
+            if buf.capacity() > 4 * buf.len().max(1024) {
+                buf.shrink_to_fit();
+            }
+            self.input = buf;
+        }
+        // Otherwise `buf` drops here: an idle connection holds no input buffer.
+        self.after_processing(now, handler.limits());
+    }
+
+    /// Book-keeping once a batch of input has been processed.
+    fn after_processing(&mut self, now: Instant, limits: &Limits) {
+        if self.closing {
+            self.close_input();
+            return;
+        }
+        if let Reading::Chunked(body) = &mut self.reading {
+            // Decoded raw bytes are no longer needed; keep only the head and what is left.
+            let start = body.head_len;
+            self.input.drain(start..start + body.raw_consumed);
+            body.raw_consumed = 0;
+        }
+        if self.input.is_empty() {
+            self.input = Vec::new();
+            self.request_deadline = None;
+        } else if self.request_deadline.is_none() {
+            // The first byte of a new request arrived in this read.
+            self.request_deadline = Some(now + limits.header_timeout);
+        }
     }
 }

@@ -51,8 +51,10 @@ impl HttpError {
         "the request target must be a path such as /ingest or an absolute http:// URL",
     );
     /// The target is longer than `Limits::max_target`.
-    pub const TARGET_TOO_LONG: HttpError =
-        err(414, "the request target is longer than 4 KiB; shorten the URL");
+    pub const TARGET_TOO_LONG: HttpError = err(
+        414,
+        "the request target is longer than 4 KiB; shorten the URL",
+    );
     /// The version is not `HTTP/DIGIT.DIGIT` followed by CRLF.
     pub const MALFORMED_VERSION: HttpError = err(
         400,
@@ -70,8 +72,10 @@ impl HttpError {
         "the request line and headers are larger than 8 KiB; send fewer or shorter headers",
     );
     /// More than `Limits::max_headers` header fields.
-    pub const TOO_MANY_HEADERS: HttpError =
-        err(431, "the request has more than 100 header fields; send fewer");
+    pub const TOO_MANY_HEADERS: HttpError = err(
+        431,
+        "the request has more than 100 header fields; send fewer",
+    );
     /// A field name that is empty or holds a non-token character, or a line without a colon.
     pub const INVALID_HEADER_NAME: HttpError = err(
         400,
@@ -88,8 +92,10 @@ impl HttpError {
         "header lines must not start with a space or tab (obsolete line folding)",
     );
     /// A control character (other than tab) in a field value.
-    pub const CONTROL_CHARACTER: HttpError =
-        err(400, "a header value contains a control character; remove it");
+    pub const CONTROL_CHARACTER: HttpError = err(
+        400,
+        "a header value contains a control character; remove it",
+    );
     /// An HTTP/1.1 request without a `Host` header, or any request with several.
     pub const HOST: HttpError = err(
         400,
@@ -134,16 +140,18 @@ impl HttpError {
     /// A chunk size that does not fit in 64 bits.
     pub const CHUNK_SIZE_OVERFLOW: HttpError = err(400, "a chunk size is too large to be real");
     /// A chunk extension that is not `;name`, `;name=token` or `;name="quoted"`.
-    pub const INVALID_CHUNK_EXTENSION: HttpError = err(
-        400,
-        "a chunk extension must be ;name or ;name=value",
-    );
+    pub const INVALID_CHUNK_EXTENSION: HttpError =
+        err(400, "a chunk extension must be ;name or ;name=value");
     /// Chunk data not followed by CRLF.
-    pub const MISSING_CHUNK_CRLF: HttpError =
-        err(400, "chunk data must be followed by CRLF; check the chunk size");
+    pub const MISSING_CHUNK_CRLF: HttpError = err(
+        400,
+        "chunk data must be followed by CRLF; check the chunk size",
+    );
     /// The trailer section is larger than `Limits::max_head`.
-    pub const TRAILERS_TOO_LARGE: HttpError =
-        err(431, "the trailer section is larger than 8 KiB; send fewer trailers");
+    pub const TRAILERS_TOO_LARGE: HttpError = err(
+        431,
+        "the trailer section is larger than 8 KiB; send fewer trailers",
+    );
 
     // --- Limits and time ---
 

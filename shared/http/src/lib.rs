@@ -13,7 +13,11 @@
 //! # Layout
 //!
 //! - [`limits`]: the numbers SPEC.md fixes (8 KiB of head, 100 headers, 4 KiB target, ...).
-//! - [`parse`]: the request-head parser. Borrowing, incremental, no allocation per header.
+//! - [`parse`]: the request-head parser. Borrowing, one pass, no allocation per header.
+//! - [`scan`]: the resumable scan for the end of a head, so a head sent byte by byte is
+//!   not re-parsed from its start on every read.
+//! - [`framing`] (private): what the fields mean: body framing, keep-alive, `Expect`, `Host`;
+//!   and why the framing rules are strict (request smuggling).
 //! - [`body`]: body framing: `Content-Length` and the chunked decoder.
 //! - [`response`]: the response encoder and the once-a-second `Date` cache.
 //! - [`error`]: [`HttpError`], each malformed input mapped to its status and a sentence.
@@ -28,9 +32,11 @@
 pub mod body;
 pub mod conn;
 pub mod error;
+mod framing;
 pub mod limits;
 pub mod parse;
 pub mod response;
+pub mod scan;
 
 pub use conn::{Conn, Handler};
 pub use error::HttpError;

@@ -95,30 +95,35 @@ impl RequestHead<'_> {
     }
 }
 
-/// Builds a 256-entry byte class table from a predicate, at compile time.
-const fn table(pred: fn(u8) -> bool) -> [bool; 256] {
-    let mut t = [false; 256];
-    let mut i = 0;
-    while i < 256 {
-        t[i] = pred(i as u8);
-        i += 1;
-    }
-    t
+/// Builds a 256-entry byte class table from a predicate on `b`, at compile time.
+macro_rules! byte_table {
+    (|$b:ident| $pred:expr) => {{
+        let mut t = [false; 256];
+        let mut i = 0;
+        while i < 256 {
+            let $b = i as u8;
+            t[i] = $pred;
+            i += 1;
+        }
+        t
+    }};
 }
 
 /// `tchar` (RFC 9110 section 5.6.2): the characters of methods, field names and codings.
-pub(crate) static TOKEN: [bool; 256] = table(|b| {
-    b.is_ascii_alphanumeric() || matches!(b, b'!' | b'#' | b'$' | b'%' | b'&' | b'\'' | b'*')
+pub(crate) static TOKEN: [bool; 256] = byte_table!(|b| {
+    b.is_ascii_alphanumeric()
+        || matches!(b, b'!' | b'#' | b'$' | b'%' | b'&' | b'\'' | b'*')
         || matches!(b, b'+' | b'-' | b'.' | b'^' | b'_' | b'`' | b'|' | b'~')
 });
 
 /// Bytes of a request target: visible ASCII (RFC 3986 characters and a few more that real
 /// clients send unescaped, such as `"` or `{`); never space, a control or a non-ASCII byte.
-static TARGET: [bool; 256] = table(|b| b > 0x20 && b < 0x7f);
+static TARGET: [bool; 256] = byte_table!(|b| b > 0x20 && b < 0x7f);
 
 /// `field-vchar`, space and tab, plus `obs-text` (RFC 9110 section 5.5): the bytes of a field
 /// value. Everything else (CR, LF, NUL, DEL, other controls) ends the value or is an error.
-pub(crate) static FIELD_VALUE: [bool; 256] = table(|b| b == b'\t' || (b >= 0x20 && b != 0x7f));
+pub(crate) static FIELD_VALUE: [bool; 256] =
+    byte_table!(|b| b == b'\t' || (b >= 0x20 && b != 0x7f));
 
 /// The maximum number of header slots [`crate::Conn`] provides (SPEC.md: 100 headers).
 pub const MAX_HEADER_SLOTS: usize = 100;
@@ -176,11 +181,12 @@ where
     if pos == method_start || w[pos] != b' ' {
         return Err(HttpError::INVALID_METHOD);
     }
-    let method = ascii(&w[method_start..pos], HttpError::INVALID_METHOD)?;
+    let method_end = pos;
     pos += 1;
 
     let target_start = pos;
     let target_end = w.len().min(target_start + limits.max_target + 1);
+    pos = skip_plain_words(w, pos, target_end, 0x21);
     while pos < target_end && TARGET[w[pos] as usize] {
         pos += 1;
     }
@@ -193,7 +199,10 @@ where
     if pos == target_start || w[pos] != b' ' {
         return Err(HttpError::INVALID_TARGET);
     }
-    let target = ascii(&w[target_start..pos], HttpError::INVALID_TARGET)?;
+    // One UTF-8 check for both (the tables already proved them ASCII).
+    let line = ascii(&w[method_start..pos], HttpError::INVALID_TARGET)?;
+    let method = &line[..method_end - method_start];
+    let target = &line[target_start - method_start..];
     pos += 1;
 
     // HTTP-version = "HTTP/" DIGIT "." DIGIT, case-sensitive (RFC 9112 section 2.3). Read up
@@ -223,13 +232,13 @@ where
         }
         _ => return Err(HttpError::MALFORMED_VERSION),
     };
-    pos = match end_of_line(w, pos) {
-        Ok(Some(next)) => next,
-        Ok(None) => return more(),
-        Err(HttpError::BARE_CR) | Err(HttpError::BARE_LF) if w[pos] != b'\r' => {
-            return Err(HttpError::MALFORMED_VERSION)
-        }
-        Err(e) => return Err(e),
+    pos = match w[pos] {
+        b'\r' => match end_of_line(w, pos)? {
+            Some(next) => next,
+            None => return more(),
+        },
+        b'\n' => return Err(HttpError::BARE_LF),
+        _ => return Err(HttpError::MALFORMED_VERSION),
     };
 
     // *( field-line CRLF ) CRLF (RFC 9112 section 5).
@@ -276,6 +285,7 @@ where
             pos += 1;
         }
         let value_start = pos;
+        pos = skip_plain_words(w, pos, w.len(), 0x20);
         while pos < w.len() && FIELD_VALUE[w[pos] as usize] {
             pos += 1;
         }
@@ -318,6 +328,32 @@ where
     )))
 }
 
+/// Skips whole 8-byte words of `w[pos..end]` in which every byte is in `low..=0x7e`, and
+/// returns where the first other word starts. Targets and field values are long runs of
+/// such bytes; testing 8 at once with integer arithmetic ("SWAR") is what lets a plain byte
+/// loop keep up with SIMD parsers. The exact per-byte table loop then finishes the run, so
+/// this only ever skips bytes that table would accept (`low` is `0x20` or `0x21`).
+#[inline]
+fn skip_plain_words(w: &[u8], mut pos: usize, end: usize, low: u8) -> usize {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH_BITS: u64 = 0x8080_8080_8080_8080;
+    while pos + 8 <= end {
+        let Ok(word) = <[u8; 8]>::try_from(&w[pos..pos + 8]) else {
+            break;
+        };
+        let x = u64::from_le_bytes(word);
+        // High bit of a byte set iff that byte < `low` (exact for "any byte", low <= 0x80).
+        let below_low = x.wrapping_sub(ONES * u64::from(low)) & !x & HIGH_BITS;
+        // High bit set iff the byte is >= 0x80, or is 0x7f (which +1 turns into 0x80).
+        let del_or_high = (x | x.wrapping_add(ONES)) & HIGH_BITS;
+        if below_low | del_or_high != 0 {
+            break;
+        }
+        pos += 8;
+    }
+    pos
+}
+
 /// At `w[pos]`, which is CR or LF: the index after a CRLF, `None` if the LF has not arrived.
 fn end_of_line(w: &[u8], pos: usize) -> Result<Option<usize>, HttpError> {
     match (w[pos], w.get(pos + 1)) {
@@ -337,17 +373,23 @@ fn ascii(bytes: &[u8], or: HttpError) -> Result<&str, HttpError> {
 /// The path a router matches on (RFC 9112 section 3.2): the target without its query, and
 /// for absolute-form (`http://host/path?q`, what proxies send) without scheme and authority.
 fn route_path<'a>(method: &str, target: &'a str) -> Result<&'a str, HttpError> {
-    let without_query = |s: &'a str| s.split(['?', '#']).next().unwrap_or(s);
+    let without_query = |s: &'a str| match s.bytes().position(|b| b == b'?' || b == b'#') {
+        Some(end) => &s[..end],
+        None => s,
+    };
     if target.starts_with('/') {
         return Ok(without_query(target));
     }
     if target == "*" && method == "OPTIONS" {
         return Ok(target);
     }
-    let lower = target.get(..8).unwrap_or(target).to_ascii_lowercase();
-    let rest = if lower.starts_with("http://") {
+    let has_scheme = |scheme: &str| {
+        target.len() >= scheme.len()
+            && target.as_bytes()[..scheme.len()].eq_ignore_ascii_case(scheme.as_bytes())
+    };
+    let rest = if has_scheme("http://") {
         &target[7..]
-    } else if lower.starts_with("https://") {
+    } else if has_scheme("https://") {
         &target[8..]
     } else {
         // authority-form (CONNECT) and anything else: not something this server serves.

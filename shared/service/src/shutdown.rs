@@ -83,7 +83,9 @@ impl Shutdown {
                         "SIGTERM"
                     };
                     if watcher.is_triggered() {
-                        tracing::warn!(signal = name, "already shutting down");
+                        // A second Ctrl-C while draining, or a phase that also listens
+                        // through its runtime (p5's tokio::signal) getting there first.
+                        tracing::debug!(signal = name, "already shutting down");
                     } else {
                         tracing::info!(signal = name, "shutting down gracefully");
                         watcher.trigger();
