@@ -1,0 +1,187 @@
+//! Linux: `epoll`.
+//!
+//! Three system calls make the whole API: `epoll_create1` makes a queue (a file descriptor),
+//! `epoll_ctl` adds, modifies or removes one watched descriptor, `epoll_wait` sleeps until
+//! events arrive. Each watched descriptor carries 64 bits of our own data (`epoll_data`),
+//! which we set to the [`Token`], so an event names its connection directly.
+//!
+//! Registrations are edge-triggered (`EPOLLET`): the kernel reports a descriptor when its
+//! state *changes* (new bytes arrived, room appeared in the send buffer), once, rather than
+//! every time we ask while it stays ready (level-triggered, epoll's default). Fewer wake-ups,
+//! but the rule it imposes is strict: after an event, read (or write) until `EAGAIN`, or the
+//! bytes left behind will never be reported again.
+
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::time::Duration;
+
+use crate::poll::{Event, Interest, Token};
+
+/// The OS event as the kernel writes it.
+pub type RawEvent = libc::epoll_event;
+
+/// An epoll instance. Closing it (dropping the `OwnedFd`) removes every registration.
+pub struct Selector {
+    ep: OwnedFd,
+}
+
+/// The buffer `epoll_wait` fills.
+pub struct Events {
+    list: Vec<RawEvent>,
+}
+
+impl Selector {
+    /// Creates the epoll instance.
+    pub fn new() -> io::Result<Selector> {
+        // EPOLL_CLOEXEC: close it in any child process we might spawn (the flag is the
+        // only argument; the old `epoll_create(size)` ignored its size argument anyway).
+        // SAFETY: no pointers; the kernel either returns a new descriptor or -1.
+        let ep = syscall!(unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) })?;
+        // SAFETY: `ep` is a descriptor we just received and nobody else owns.
+        let ep = unsafe { OwnedFd::from_raw_fd(ep) };
+        Ok(Selector { ep })
+    }
+
+    /// Waits for events; see [`crate::poll::Poll::poll`].
+    pub fn select(&self, events: &mut Events, timeout: Option<Duration>) -> io::Result<()> {
+        events.list.clear();
+        let n = syscall!(
+            // SAFETY: the kernel writes at most `capacity()` events into the vector's spare
+            // capacity, which is allocated and ours for the duration of the call.
+            unsafe {
+                libc::epoll_wait(
+                    self.ep.as_raw_fd(),
+                    events.list.as_mut_ptr(),
+                    // maxevents: the room in our buffer; the rest wait for the next call.
+                    events.list.capacity() as libc::c_int,
+                    // timeout in milliseconds, -1 for "no limit".
+                    timeout_ms(timeout),
+                )
+            }
+        )?;
+        // SAFETY: `epoll_wait` initialised exactly `n` (<= capacity) events.
+        unsafe { events.list.set_len(n as usize) };
+        Ok(())
+    }
+
+    /// `EPOLL_CTL_ADD`.
+    pub fn register(&self, fd: RawFd, token: Token, interest: Interest) -> io::Result<()> {
+        self.ctl(libc::EPOLL_CTL_ADD, fd, token, interest)
+    }
+
+    /// `EPOLL_CTL_MOD`. Note that it re-arms the edge: if the descriptor is ready right now,
+    /// the next wait reports it again.
+    pub fn reregister(&self, fd: RawFd, token: Token, interest: Interest) -> io::Result<()> {
+        self.ctl(libc::EPOLL_CTL_MOD, fd, token, interest)
+    }
+
+    /// `EPOLL_CTL_DEL`.
+    pub fn deregister(&self, fd: RawFd) -> io::Result<()> {
+        syscall!(
+            // SAFETY: the event argument may be null for EPOLL_CTL_DEL (since Linux 2.6.9);
+            // a bad `fd` is reported as an error, not undefined behaviour.
+            unsafe {
+                libc::epoll_ctl(
+                    self.ep.as_raw_fd(),
+                    libc::EPOLL_CTL_DEL,
+                    fd,
+                    std::ptr::null_mut(),
+                )
+            }
+        )?;
+        Ok(())
+    }
+
+    fn ctl(&self, op: libc::c_int, fd: RawFd, token: Token, interest: Interest) -> io::Result<()> {
+        let mut event = libc::epoll_event {
+            events: epoll_flags(interest),
+            // epoll_data is a union; its u64 member is our token, returned with each event.
+            u64: token.0 as u64,
+        };
+        syscall!(
+            // SAFETY: `event` is a valid epoll_event that outlives the call (the kernel copies
+            // it); a bad `fd` or `op` is reported as an error.
+            unsafe { libc::epoll_ctl(self.ep.as_raw_fd(), op, fd, &mut event) }
+        )?;
+        Ok(())
+    }
+}
+
+/// The `events` mask for an interest. Always edge-triggered.
+fn epoll_flags(interest: Interest) -> u32 {
+    // EPOLLERR and EPOLLHUP are always reported; they need no flag.
+    let mut flags = libc::EPOLLET;
+    if interest.is_readable() {
+        // EPOLLRDHUP: tell us when the peer shut down its sending side, so a half-closed
+        // connection is noticed without waiting for a read to return 0.
+        flags |= libc::EPOLLIN | libc::EPOLLRDHUP;
+    }
+    if interest.is_writable() {
+        flags |= libc::EPOLLOUT;
+    }
+    flags as u32
+}
+
+/// `epoll_wait` counts in milliseconds. Round *up*: rounding a 0.4 ms wait down to 0 would
+/// return at once, before the deadline, and the loop would spin until it passed.
+// NB: mio rounds up the same way (and uses `epoll_pwait2` with nanoseconds where it can).
+fn timeout_ms(timeout: Option<Duration>) -> libc::c_int {
+    match timeout {
+        None => -1,
+        Some(d) => {
+            let ms = d.as_nanos().div_ceil(1_000_000);
+            ms.min(libc::c_int::MAX as u128) as libc::c_int
+        }
+    }
+}
+
+impl Events {
+    /// A buffer for up to `capacity` events per wait.
+    pub fn with_capacity(capacity: usize) -> Events {
+        Events {
+            list: Vec::with_capacity(capacity.max(1)),
+        }
+    }
+
+    /// The raw events of the last wait.
+    pub fn iter(&self) -> impl Iterator<Item = &RawEvent> + '_ {
+        self.list.iter()
+    }
+
+    /// No events.
+    pub fn is_empty(&self) -> bool {
+        self.list.is_empty()
+    }
+}
+
+/// Decodes one epoll event. The flag logic follows mio's `sys/unix/selector/epoll.rs`.
+pub fn decode(raw: &RawEvent) -> Event {
+    // Copy out of the (packed on x86-64) struct before use.
+    let flags = raw.events as libc::c_int;
+    let data = raw.u64;
+    let has = |flag: libc::c_int| flags & flag != 0;
+    Event {
+        token: Token(data as usize),
+        readable: has(libc::EPOLLIN) || has(libc::EPOLLPRI),
+        writable: has(libc::EPOLLOUT),
+        // EPOLLHUP: both directions are closed. EPOLLRDHUP: the peer sent FIN.
+        read_closed: has(libc::EPOLLHUP) || (has(libc::EPOLLIN) && has(libc::EPOLLRDHUP)),
+        write_closed: has(libc::EPOLLHUP) || (has(libc::EPOLLOUT) && has(libc::EPOLLERR)),
+        error: has(libc::EPOLLERR),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A sub-millisecond timeout must not become a zero (busy) wait.
+    #[test]
+    fn timeouts_round_up_to_the_next_millisecond() {
+        assert_eq!(timeout_ms(None), -1);
+        assert_eq!(timeout_ms(Some(Duration::ZERO)), 0);
+        assert_eq!(timeout_ms(Some(Duration::from_micros(400))), 1);
+        assert_eq!(timeout_ms(Some(Duration::from_millis(1500))), 1500);
+        assert_eq!(timeout_ms(Some(Duration::MAX)), libc::c_int::MAX);
+    }
+}
