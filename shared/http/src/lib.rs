@@ -16,7 +16,7 @@
 //! - [`parse`]: the request-head parser. Borrowing, one pass, no allocation per header.
 //! - [`scan`]: the resumable scan for the end of a head, so a head sent byte by byte is
 //!   not re-parsed from its start on every read.
-//! - [`framing`] (private): what the fields mean: body framing, keep-alive, `Expect`, `Host`;
+//! - [`framing`]: what the fields mean: body framing, keep-alive, `Expect`, `Host`;
 //!   and why the framing rules are strict (request smuggling).
 //! - [`body`]: body framing: `Content-Length` and the chunked decoder.
 //! - [`response`]: the response encoder and the once-a-second `Date` cache.
@@ -32,7 +32,7 @@
 pub mod body;
 pub mod conn;
 pub mod error;
-mod framing;
+pub mod framing;
 pub mod limits;
 pub mod parse;
 pub mod response;
