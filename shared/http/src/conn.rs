@@ -2,7 +2,7 @@
 //!
 //! The loop's side of the contract, in the order a loop uses it:
 //!
-//! 1. `Conn::new(now)` when a connection is accepted.
+//! 1. `Conn::with_limits(now, limits)` when a connection is accepted.
 //! 2. When the socket is readable and [`Conn::wants_read`]: read into a buffer *the loop* owns
 //!    (one scratch buffer per thread or reactor) and call [`Conn::on_read`] with the bytes. `Conn`
 //!    parses every complete request in them, calls the [`Handler`], and appends the responses,
@@ -128,16 +128,8 @@ pub struct Conn {
 }
 
 impl Conn {
-    /// A new connection accepted at `now`; its idle deadline starts now.
-    ///
-    /// Uses the default `idle_timeout` until the first `on_read`/`on_written` call brings the
-    /// handler's limits; prefer [`Conn::with_limits`], so that a client that connects and
-    /// never sends a byte is closed after the configured idle timeout.
-    pub fn new(now: Instant) -> Conn {
-        Conn::with_limits(now, &Limits::default())
-    }
-
-    /// A new connection accepted at `now`, with the server's limits.
+    /// A new connection accepted at `now`; its idle deadline (from the server's `limits`)
+    /// starts now, so a client that connects and never sends a byte is closed on time.
     pub fn with_limits(now: Instant, limits: &Limits) -> Conn {
         Conn {
             input: Vec::new(),
