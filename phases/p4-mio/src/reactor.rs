@@ -1,0 +1,456 @@
+//! The event loop: one thread, one mio `Poll`, one listener, every connection it accepts.
+//! `serve` runs one such reactor per `--threads`; they share nothing but the `Service`.
+//!
+//! ```text
+//! loop {
+//!     sleep in poll() until a socket is ready or the earliest deadline comes
+//!     for each event: the listener -> accept; the waker -> drain; else -> connection
+//!     call on_deadline for each connection whose deadline passed
+//! }
+//! ```
+//!
+//! The loop never blocks anywhere but in `poll`: sockets are non-blocking, and the disk is
+//! the event log writer thread's business (`Service` hands it batches through a channel).
+//! Whatever one connection does, the others wait only for the CPU time it takes.
+
+use std::fs::File;
+use std::io::{self, ErrorKind, Read, Write};
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use ingest_service::{Service, Shutdown, DRAIN_TIMEOUT};
+use mio::event::Event;
+use mio::net::{TcpListener, TcpStream};
+use mio::{Events, Interest, Poll, Token, Waker};
+use p3_reactor::slab::Slab;
+use p3_reactor::timers::Timers;
+// NB: phase 3's timers name a connection by phase 3's `Token`, the twin of mio's (both are
+// `Token(usize)`, the slab key): converted where the two meet.
+use p3_reactor::poll::Token as TimerToken;
+use tracing::{debug, info, warn};
+
+use crate::connection::Connection;
+
+/// The listener's token. Connections use slab indices, which never get this large.
+// NB: mio reserves no tokens; these are our choice (mio's own examples do the same).
+const LISTENER: Token = Token(usize::MAX);
+/// The shutdown waker's token.
+const SHUTDOWN: Token = Token(usize::MAX - 1);
+
+/// Events taken from the kernel per `poll`. More ready sockets than this are not lost: they
+/// come with the next `poll`. 1024 amortises the system call well; a larger buffer only adds
+/// latency for the first connections of a huge batch.
+const EVENTS_PER_POLL: usize = 1024;
+
+/// The one read buffer of the reactor. Every connection reads into it in turn, and `Conn`
+/// keeps only the bytes of an incomplete request: an idle connection holds no buffer at all.
+/// 64 KiB drains a loopback socket's typical receive queue in one or two reads.
+const SCRATCH_BUFFER: usize = 64 * 1024;
+
+/// A reactor: its poller, its listener, and every connection it accepted.
+pub struct Reactor {
+    /// Which reactor this is (0..`--threads`), for the logs.
+    id: usize,
+    /// Connections this reactor accepted, to show in the logs how the kernel spread them.
+    accepted: u64,
+    poll: Poll,
+    /// `None` once shutdown began: dropping the listener makes new connects fail at once.
+    listener: Option<TcpListener>,
+    shutdown: Shutdown,
+    service: Arc<Service>,
+    /// Live connections, indexed by token.
+    connections: Slab<Connection>,
+    timers: Timers,
+    scratch: Box<[u8]>,
+    /// A descriptor held in reserve (on `/dev/null`) for when the process runs out: see
+    /// [`Reactor::shed_with_reserve`].
+    reserve_fd: Option<File>,
+    /// Set when shutdown begins: the loop ends when the last connection closes, or at this
+    /// instant.
+    drain_deadline: Option<Instant>,
+}
+
+impl Reactor {
+    /// Sets up the poller, registers the listener, and has shutdown wake the poller.
+    pub fn new(
+        id: usize,
+        listener: std::net::TcpListener,
+        service: Arc<Service>,
+        shutdown: Shutdown,
+    ) -> io::Result<Reactor> {
+        // A blocking accept() would stall the loop whenever a client gave up between the
+        // event and the call. (mio's `from_std` expects it and does not check.)
+        listener.set_nonblocking(true)?;
+        let mut listener = TcpListener::from_std(listener);
+        let poll = Poll::new()?;
+        poll.registry()
+            .register(&mut listener, LISTENER, Interest::READABLE)?;
+        // NB: phase 3 registered a self-pipe from `Shutdown::subscribe`. mio brings its own
+        // wake-up source (an eventfd on Linux, an `EVFILT_USER` event on kqueue), one per
+        // `Poll`; the shutdown callback, on the signal thread, pokes it.
+        let waker = Waker::new(poll.registry(), SHUTDOWN)?;
+        shutdown.on_trigger(move || {
+            if let Err(e) = waker.wake() {
+                warn!("cannot wake a reactor for shutdown: {e}");
+            }
+        });
+        Ok(Reactor {
+            id,
+            accepted: 0,
+            poll,
+            listener: Some(listener),
+            shutdown,
+            service,
+            connections: Slab::new(),
+            timers: Timers::default(),
+            scratch: vec![0; SCRATCH_BUFFER].into_boxed_slice(),
+            reserve_fd: open_reserve_fd(),
+            drain_deadline: None,
+        })
+    }
+
+    // ANCHOR: event_loop
+    /// Runs until shutdown has drained the connections (or [`DRAIN_TIMEOUT`] passed).
+    pub fn run(mut self) -> io::Result<()> {
+        let mut events = Events::with_capacity(EVENTS_PER_POLL);
+        loop {
+            if let Some(deadline) = self.drain_deadline {
+                if self.connections.is_empty() {
+                    info!("all connections closed");
+                    break;
+                }
+                if Instant::now() >= deadline {
+                    warn!(
+                        connections = self.connections.len(),
+                        "drain timeout passed: closing the connections still open"
+                    );
+                    break; // dropping `self` closes them
+                }
+            }
+
+            let timeout = self.poll_timeout(Instant::now());
+            match self.poll.poll(&mut events, timeout) {
+                Ok(()) => {}
+                // A signal interrupted the wait. If it was SIGINT/SIGTERM, the waker is (or is
+                // about to be) woken and the next poll says so.
+                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            }
+
+            // One clock reading per batch: `Conn`'s deadlines are in seconds, so the
+            // microseconds spent handling the batch do not matter, and `Instant::now()`
+            // per event would.
+            let now = Instant::now();
+            for event in events.iter() {
+                match event.token() {
+                    LISTENER => self.accept(now),
+                    SHUTDOWN => self.begin_shutdown(now),
+                    token => self.on_connection_event(token, event, now),
+                }
+            }
+            self.expire_timers(Instant::now());
+        }
+        info!(
+            reactor = self.id,
+            accepted = self.accepted,
+            "reactor stopped"
+        );
+        Ok(())
+    }
+    // ANCHOR_END: event_loop
+
+    /// How long `poll` may sleep: until the earliest timer, and during shutdown no later
+    /// than the drain deadline.
+    fn poll_timeout(&self, now: Instant) -> Option<Duration> {
+        let timer = self.timers.next_timeout(now);
+        let drain = self
+            .drain_deadline
+            .map(|d| d.saturating_duration_since(now));
+        match (timer, drain) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    // ANCHOR: on_connection_event
+    /// An event for a connection: let it make progress, then settle its fate.
+    fn on_connection_event(&mut self, token: Token, event: &Event, now: Instant) {
+        // No connection: it was closed earlier in this same batch of events. Spurious.
+        let Some(connection) = self.connections.get_mut(token.0) else {
+            return;
+        };
+        let result = connection.on_event(event, &mut self.scratch, &self.service, now);
+        self.settle(token, result);
+    }
+
+    /// After a connection did I/O: close it if it is done or failed; otherwise update its
+    /// registration (write interest on or off) and its timer.
+    fn settle(&mut self, token: Token, result: io::Result<()>) {
+        let Some(generation) = self.connections.generation(token.0) else {
+            return;
+        };
+        let Some(connection) = self.connections.get_mut(token.0) else {
+            return;
+        };
+        let result = result.and_then(|()| {
+            if connection.is_done() {
+                return Ok(false);
+            }
+            connection.update_registration(self.poll.registry(), token)?;
+            Ok(true)
+        });
+        match result {
+            Ok(true) => {
+                let deadline = connection.deadline();
+                connection.timer.update(
+                    deadline,
+                    TimerToken(token.0),
+                    generation,
+                    &mut self.timers,
+                );
+            }
+            Ok(false) => self.close(token),
+            Err(e) => {
+                debug!(token = token.0, "closing connection: {e}");
+                self.close(token);
+            }
+        }
+    }
+    // ANCHOR_END: on_connection_event
+
+    /// Closes a connection: deregisters its socket, drops it (closing the socket and
+    /// releasing its `--max-conns` slot). Its timer entry, if any, goes stale.
+    fn close(&mut self, token: Token) {
+        if let Some(mut connection) = self.connections.remove(token.0) {
+            // Closing a descriptor removes it from epoll and kqueue by itself; deregistering
+            // first keeps the poller's view exact (and drops kqueue changes still queued).
+            if let Err(e) = self.poll.registry().deregister(connection.stream()) {
+                debug!(token = token.0, "deregister failed: {e}");
+            }
+        }
+    }
+
+    // ANCHOR: timers
+    /// Calls `on_deadline` for every connection whose deadline has passed.
+    fn expire_timers(&mut self, now: Instant) {
+        while let Some(timer) = self.timers.pop_expired(now) {
+            let token = Token(timer.token.0);
+            // Stale: the connection is gone, and its slot may hold a newer one.
+            if self.connections.generation(token.0) != Some(timer.generation) {
+                continue;
+            }
+            let Some(connection) = self.connections.get_mut(token.0) else {
+                continue;
+            };
+            // Stale: superseded by an earlier entry for the same connection.
+            if !connection.timer.fired(&timer) {
+                continue;
+            }
+            let result = match connection.deadline() {
+                Some(deadline) if deadline <= now => {
+                    connection.on_deadline(&mut self.scratch, &self.service, now)
+                }
+                // Not due: the deadline moved later since this entry was pushed (the lazy
+                // case of `timers`). `settle` pushes the real one.
+                _ => Ok(()),
+            };
+            self.settle(token, result);
+        }
+        if self.timers.needs_compaction(self.connections.len()) {
+            let live = self.connections.iter().filter_map(|(key, connection)| {
+                let generation = self.connections.generation(key)?;
+                connection.timer.armed(TimerToken(key), generation)
+            });
+            self.timers.rebuild(live.collect::<Vec<_>>());
+        }
+    }
+    // ANCHOR_END: timers
+
+    // ANCHOR: accept
+    /// The listener is readable: accept every pending connection (edge-triggered: the next
+    /// event comes only with the next new connection, so leave none behind).
+    fn accept(&mut self, now: Instant) {
+        loop {
+            let Some(listener) = &self.listener else {
+                return; // shutting down; a late event for the dropped listener
+            };
+            // mio's accept does what phase 3's `sys::net::accept` did by hand: `accept4` with
+            // SOCK_NONBLOCK | SOCK_CLOEXEC where the OS has it (Linux, the BSDs), `accept`
+            // then `fcntl`s elsewhere (macOS).
+            match listener.accept() {
+                Ok((stream, _peer)) => self.on_accepted(stream, now),
+                // The backlog is empty.
+                Err(e) if e.kind() == ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+                // EMFILE (this process) / ENFILE (the whole system): out of descriptors.
+                Err(e) if is_out_of_descriptors(&e) => {
+                    self.shed_with_reserve(&e);
+                    return;
+                }
+                // The connection died in the backlog (ECONNABORTED), or Linux passed on a
+                // network error of the new socket (EPROTO, ENETUNREACH, ...; see accept(2)):
+                // that connection is lost, the next one may be fine.
+                Err(e) if is_connection_error(&e) => {
+                    debug!("accept: a pending connection failed: {e}");
+                    continue;
+                }
+                // ENOBUFS, ENOMEM: the kernel is short of memory. Stop for this round; the
+                // connections left in the backlog are accepted with the next event.
+                Err(e) => {
+                    warn!("accept failed: {e}");
+                    return;
+                }
+            }
+        }
+    }
+
+    /// A new connection: admit it (or answer 503 past `--max-conns`), register it.
+    fn on_accepted(&mut self, stream: TcpStream, now: Instant) {
+        self.accepted += 1;
+        let Some(guard) = self.service.try_connection() else {
+            reject(stream, &self.service, &mut self.scratch);
+            return;
+        };
+        // Small responses should leave at once, not wait for Nagle's algorithm to batch them.
+        if let Err(e) = stream.set_nodelay(true) {
+            debug!("TCP_NODELAY: {e}");
+        }
+        let key = self
+            .connections
+            .insert(Connection::new(stream, guard, &self.service, now));
+        let token = Token(key);
+        let connection = self.connections.get_mut(key).expect("just inserted");
+        if let Err(e) =
+            self.poll
+                .registry()
+                .register(connection.stream(), token, Interest::READABLE)
+        {
+            warn!("cannot register a connection: {e}");
+            self.connections.remove(key);
+            return;
+        }
+        // Arms the idle timer. No read yet: if the request is already in the socket, the
+        // registration itself produces a readable event.
+        self.settle(token, Ok(()));
+    }
+    // ANCHOR_END: accept
+
+    /// Out of file descriptors, with connections waiting in the backlog.
+    ///
+    /// Doing nothing would be wrong twice: the clients would hang until we had descriptors
+    /// again, and with a level-triggered poller the listener would stay readable and spin the
+    /// loop at 100% CPU. This is libuv's answer (`uv__emfile_trick`): the reactor keeps one
+    /// descriptor in reserve; here it closes it, which makes room to accept the pending
+    /// connections one at a time, answer each `503` and close it, then takes the reserve
+    /// back. The clients get a clear answer and the loop moves on. (nginx's answer is to stop
+    /// accepting for a while, 500 ms, and try again.)
+    // NB: mio has nothing for this (its `accept` returns EMFILE like any other error), nor
+    // does tokio: every reactor keeps its own reserve.
+    fn shed_with_reserve(&mut self, error: &io::Error) {
+        let Some(reserve) = self.reserve_fd.take() else {
+            // Lost the reserve earlier (could not reopen it). Leave the backlog; the next
+            // connection's event retries, and closing connections free descriptors.
+            warn!("accept: {error}; no reserve descriptor, pending connections wait");
+            return;
+        };
+        drop(reserve);
+        let mut shed = 0u64;
+        if let Some(listener) = &self.listener {
+            loop {
+                match listener.accept() {
+                    Ok((stream, _peer)) => {
+                        self.accepted += 1;
+                        // Counted like a `--max-conns` rejection: a connection, shed.
+                        let stats = self.service.stats();
+                        stats.connections_total.fetch_add(1, Relaxed);
+                        stats.connection_shed();
+                        reject(stream, &self.service, &mut self.scratch);
+                        shed += 1;
+                    }
+                    Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+                    Err(e) if is_connection_error(&e) => continue,
+                    Err(_) => break, // WouldBlock: backlog empty; anything else: stop here
+                }
+            }
+        }
+        self.reserve_fd = open_reserve_fd();
+        warn!(
+            shed,
+            "accept: {error}; answered 503 to the pending connections"
+        );
+    }
+
+    /// Shutdown was triggered: stop accepting, ask every connection to finish, and let the
+    /// loop run until they have (or the drain timeout passes).
+    fn begin_shutdown(&mut self, now: Instant) {
+        if self.drain_deadline.is_some() || !self.shutdown.is_triggered() {
+            return; // already draining, or a spurious event
+        }
+        info!(
+            connections = self.connections.len(),
+            "shutting down: draining connections"
+        );
+        let registry = self.poll.registry();
+        if let Some(mut listener) = self.listener.take() {
+            // Deregistered and dropped: new connects are refused by the kernel from here on.
+            let _ = registry.deregister(&mut listener);
+        }
+        // NB: a mio `Waker` cannot be deregistered (it is not a `Source`); a second wake-up
+        // finds `drain_deadline` set and is ignored.
+        self.drain_deadline = Some(now + DRAIN_TIMEOUT);
+        for key in self.connections.keys() {
+            let Some(connection) = self.connections.get_mut(key) else {
+                continue;
+            };
+            let result = connection.begin_shutdown(&mut self.scratch, &self.service, now);
+            self.settle(Token(key), result);
+        }
+    }
+}
+
+/// Answers `503` on a connection the server will not serve and closes it, best effort and
+/// without waiting: the socket is non-blocking and its send buffer empty, so the short answer
+/// goes in one `write` unless the client is already gone.
+///
+/// Bytes the client already sent are read and discarded first: closing a socket with unread
+/// input makes the kernel send a reset, which can destroy the `503` before the client reads it.
+fn reject(mut stream: TcpStream, service: &Service, scratch: &mut [u8]) {
+    let _ = stream.read(scratch);
+    let _ = stream.write(&service.overloaded_response());
+    let _ = stream.shutdown(std::net::Shutdown::Write);
+}
+
+/// The descriptor kept in reserve for [`Reactor::shed_with_reserve`].
+fn open_reserve_fd() -> Option<File> {
+    match File::open("/dev/null") {
+        Ok(file) => Some(file),
+        Err(e) => {
+            warn!("cannot open a reserve descriptor (/dev/null): {e}");
+            None
+        }
+    }
+}
+
+/// EMFILE or ENFILE.
+fn is_out_of_descriptors(e: &io::Error) -> bool {
+    matches!(e.raw_os_error(), Some(libc::EMFILE) | Some(libc::ENFILE))
+}
+
+/// Errors of one pending connection, not of the listener: try the next one.
+fn is_connection_error(e: &io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(
+            libc::ECONNABORTED
+                | libc::EPROTO
+                | libc::ENOPROTOOPT
+                | libc::EHOSTDOWN
+                | libc::EHOSTUNREACH
+                | libc::ENETDOWN
+                | libc::ENETUNREACH
+                | libc::EOPNOTSUPP
+                | libc::EPERM // a firewall rule refused it (Linux)
+        )
+    )
+}
