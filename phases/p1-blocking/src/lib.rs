@@ -115,7 +115,10 @@ pub fn serve(server: Server) -> io::Result<()> {
 /// a request finish (their response says `Connection: close`) for up to [`DRAIN_TIMEOUT`],
 /// then close whatever is left.
 pub fn drain(live: &Live) {
-    info!(connections = live.len(), "shutting down: draining connections");
+    info!(
+        connections = live.len(),
+        "shutting down: draining connections"
+    );
     live.close_idle();
     if !live.wait_until_empty(DRAIN_TIMEOUT) {
         warn!(

@@ -78,7 +78,7 @@ pub fn serve(server: Server) -> io::Result<()> {
         shutdown,
         config,
     } = server;
-    let workers = config.threads.unwrap_or_else(|| default_workers());
+    let workers = config.threads.unwrap_or_else(default_workers);
     let live = Arc::new(Live::default());
 
     let pool = {
