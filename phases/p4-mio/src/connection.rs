@@ -5,7 +5,8 @@
 //! non-blocking socket and it, the way readiness demands:
 //!
 //! - **Edge-triggered reads.** An event says "new bytes arrived", once. So read until the
-//!   socket says `WouldBlock`, and remember (in `read_ready`) whether we stopped early.
+//!   socket is empty (`WouldBlock`, or a read that comes back short), and remember (in
+//!   `read_ready`) whether we stopped early.
 //! - **Write at once, wait only when stuck.** After a read produced responses, write them
 //!   straight away; ask the poller for write readiness only while output is left over
 //!   ([`Connection::wanted_interest`]).
@@ -38,9 +39,12 @@ pub struct Connection {
     /// system call only when it changes (when output starts or stops being pending).
     registered: Interest,
     /// The socket may hold bytes we have not read: set by a readable event, cleared when a
-    /// read says `WouldBlock` (or end of stream). Edge-triggered polling will not tell us
+    /// read says `WouldBlock`, comes back short, or reaches the end of the stream. Edge-triggered polling will not tell us
     /// again about bytes it already told us about, so this flag is how we remember.
     read_ready: bool,
+    /// The kernel said the peer hung up (`EPOLLRDHUP`, kqueue's `EV_EOF`): the socket ends in
+    /// an end of stream that only a read until `0` will show us.
+    peer_hung_up: bool,
     /// The timer heap's entry for this connection (see [`p3_reactor::timers`]).
     pub timer: TimerHandle,
     /// Counts this connection in `connections_open` (and against `--max-conns`) until it is
@@ -56,6 +60,7 @@ impl Connection {
             conn: Conn::with_limits(now, service.limits()),
             registered: Interest::READABLE,
             read_ready: false,
+            peer_hung_up: false,
             timer: TimerHandle::default(),
             _guard: guard,
         }
@@ -94,6 +99,9 @@ impl Connection {
         // error, which is how we learn which.
         if event.is_readable() || event.is_read_closed() || event.is_error() {
             self.read_ready = true;
+        }
+        if event.is_read_closed() {
+            self.peer_hung_up = true;
         }
         self.make_progress(scratch, service, now)
     }
@@ -172,7 +180,16 @@ impl Connection {
                 }
                 // `Conn` copies only the bytes of an incomplete request out of the scratch
                 // buffer; complete requests are answered straight from it.
-                Ok(n) => self.conn.on_read(&scratch[..n], now, service),
+                Ok(n) => {
+                    self.conn.on_read(&scratch[..n], now, service);
+                    // A short read emptied the receive queue: bytes arriving from now on
+                    // raise a new edge, so asking again would only hear `WouldBlock`. This
+                    // saves one system call per request (nginx does the same). Only a hang-up
+                    // the kernel already announced needs the read that returns 0.
+                    if n < scratch.len() && !self.peer_hung_up {
+                        self.read_ready = false;
+                    }
+                }
                 // Read dry: the next readable event will tell us about new bytes.
                 Err(e) if e.kind() == ErrorKind::WouldBlock => self.read_ready = false,
                 // A signal arrived during the call: nothing happened, try again.
