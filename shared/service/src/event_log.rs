@@ -9,7 +9,7 @@
 //! ```text
 //!  handler ─┐                     ┌─────────────── writer thread ───────────────┐
 //!  handler ─┼─► append ─► queue ─►│ take all ─► one write_all ─► events_stored  │
-//!  handler ─┘   (bounded)         │ queue dry? the bytes are in the kernel: sleep│
+//!  handler ─┘   (bounded)         │ queue dry? linger 1 ms, then sleep           │
 //!                                 └─────────────────────────────────────────────┘
 //! ```
 //!
@@ -34,6 +34,9 @@ pub const LOG_FILE: &str = "events.ndjson";
 pub const MAX_QUEUED_BATCHES: usize = 1024;
 /// Most bytes waiting for the writer before [`EventLog::append`] blocks.
 pub const MAX_QUEUED_BYTES: usize = 16 * 1024 * 1024;
+/// How long the writer waits for more batches before it goes to sleep (see `run_writer`).
+/// Accepted events reach the kernel at most this much later; `202` never waits for it.
+pub const LINGER: std::time::Duration = std::time::Duration::from_millis(1);
 
 /// The append-only event log and its writer thread. Shared by every handler (`&self`).
 pub struct EventLog {
@@ -206,6 +209,19 @@ fn run_writer(shared: &Shared, mut file: File, path: &Path) -> io::Result<()> {
     loop {
         let closed = {
             let mut q = shared.queue.lock().unwrap_or_else(|e| e.into_inner());
+            if q.batches.is_empty() && !q.closed {
+                // Linger before sleeping. Under load the next batch is a few microseconds
+                // away; if the writer slept now, the next append would pay a wake-up (a
+                // futex call, and a context switch when server and writer share a core), and
+                // the writer would write one request's batch per wake-up. Waiting a moment
+                // *without* setting `writer_asleep` lets appends queue up for free, so one
+                // wake-up and one `write` carry every request of that moment.
+                q = shared
+                    .not_empty
+                    .wait_timeout(q, LINGER)
+                    .unwrap_or_else(|e| e.into_inner())
+                    .0;
+            }
             while q.batches.is_empty() && !q.closed {
                 // The queue ran dry. Nothing is buffered in this process (every group went
                 // to the kernel with `write`), so this is where a buffered writer would flush.
