@@ -157,7 +157,15 @@ pub fn accept_failed(e: &io::Error) {
         // backlog, so retrying at once would spin at 100% CPU. Back off briefly; the
         // connections that close meanwhile give descriptors back.
         Some(code) if code == libc_emfile() || code == libc_enfile() => {
-            warn!("accept: out of file descriptors ({e}); backing off 10 ms");
+            // Say it once a second, not a hundred times.
+            static LAST_WARNING: std::sync::Mutex<Option<std::time::Instant>> =
+                std::sync::Mutex::new(None);
+            let mut last = LAST_WARNING.lock().unwrap_or_else(|e| e.into_inner());
+            if last.is_none_or(|t| t.elapsed() >= Duration::from_secs(1)) {
+                warn!("accept: out of file descriptors ({e}); backing off 10 ms at a time");
+                *last = Some(std::time::Instant::now());
+            }
+            drop(last);
             thread::sleep(Duration::from_millis(10));
         }
         // ECONNABORTED and friends: the client gave up while in the backlog. Nothing to do.
