@@ -183,7 +183,7 @@ pub fn check_canonical(line: &str) -> Result<Value, String> {
         && value_at < ts_at
         && line
             .find(",\"tags\":")
-            .map_or(true, |tags_at| ts_at < tags_at);
+            .is_none_or(|tags_at| ts_at < tags_at);
     if !in_order {
         return Err(bad("keys must come in the order name, value, ts, tags"));
     }
