@@ -49,7 +49,7 @@ use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
 
-use ingest_service::{Phase, Server, Service, Shutdown, DRAIN_TIMEOUT};
+use ingest_service::{ConnectionGuard, Phase, Server, Service, Shutdown, DRAIN_TIMEOUT};
 use tracing::{debug, info, warn};
 
 use crate::live::Live;
@@ -70,24 +70,8 @@ pub fn serve(server: Server) -> io::Result<()> {
         ..
     } = server;
     let live = Arc::new(Live::default());
-    wake_accept_on_shutdown(&listener, &shutdown)?;
 
-    for stream in listener.incoming() {
-        if shutdown.is_triggered() {
-            break;
-        }
-        let stream = match stream {
-            Ok(stream) => stream,
-            Err(e) => {
-                accept_failed(&e);
-                continue;
-            }
-        };
-        // `--max-conns`: past it, answer 503 and close rather than start another thread.
-        let Some(guard) = service.try_connection() else {
-            reject_overloaded(stream, &service);
-            continue;
-        };
+    accept_until_shutdown(&listener, &service, &shutdown, |stream, guard| {
         let service = Arc::clone(&service);
         let shutdown = shutdown.clone();
         let live = Arc::clone(&live);
@@ -104,12 +88,45 @@ pub fn serve(server: Server) -> io::Result<()> {
             // socket and the connection count, was dropped; the client sees a closed connection.
             warn!("cannot start a thread for a connection: {e}");
         }
-    }
+    })?;
 
     drain(&live);
     Ok(())
 }
 // ANCHOR_END: serve
+
+// ANCHOR: accept_until_shutdown
+/// The accept loop of both blocking phases: accept until shutdown, count each connection
+/// (answering `503` past `--max-conns`), and hand it to `dispatch`. Phase 1 dispatches to a
+/// new thread, phase 2 to its pool.
+pub fn accept_until_shutdown(
+    listener: &TcpListener,
+    service: &Service,
+    shutdown: &Shutdown,
+    mut dispatch: impl FnMut(TcpStream, ConnectionGuard),
+) -> io::Result<()> {
+    wake_accept_on_shutdown(listener, shutdown)?;
+    for stream in listener.incoming() {
+        if shutdown.is_triggered() {
+            break;
+        }
+        let stream = match stream {
+            Ok(stream) => stream,
+            Err(e) => {
+                accept_failed(&e);
+                continue;
+            }
+        };
+        // `--max-conns`: past it, answer 503 and close rather than take on another client.
+        let Some(guard) = service.try_connection() else {
+            reject_overloaded(stream, service);
+            continue;
+        };
+        dispatch(stream, guard);
+    }
+    Ok(())
+}
+// ANCHOR_END: accept_until_shutdown
 
 /// Graceful shutdown, SPEC.md: close the idle connections now, let the ones in the middle of
 /// a request finish (their response says `Connection: close`) for up to [`DRAIN_TIMEOUT`],

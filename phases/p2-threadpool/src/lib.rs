@@ -48,7 +48,7 @@ use std::sync::Arc;
 use ingest_service::{ConnectionGuard, Phase, Server};
 use p1_blocking::connection::serve_connection;
 use p1_blocking::live::Live;
-use p1_blocking::{accept_failed, drain, reject_overloaded, wake_accept_on_shutdown};
+use p1_blocking::{accept_until_shutdown, drain, reject_overloaded};
 use tracing::{debug, info};
 
 use crate::pool::ThreadPool;
@@ -91,23 +91,8 @@ pub fn serve(server: Server) -> io::Result<()> {
         })?
     };
     info!(workers, queue = QUEUE_CAPACITY, "thread pool started");
-    wake_accept_on_shutdown(&listener, &shutdown)?;
 
-    for stream in listener.incoming() {
-        if shutdown.is_triggered() {
-            break;
-        }
-        let stream = match stream {
-            Ok(stream) => stream,
-            Err(e) => {
-                accept_failed(&e);
-                continue;
-            }
-        };
-        let Some(guard) = service.try_connection() else {
-            reject_overloaded(stream, &service);
-            continue;
-        };
+    accept_until_shutdown(&listener, &service, &shutdown, |stream, guard| {
         // Load shedding: every worker busy and the queue full. Answer now rather than let
         // the client wait for a worker that may not come free for a whole idle timeout.
         if let Err(job) = pool.try_submit(Job { stream, guard }) {
@@ -115,7 +100,7 @@ pub fn serve(server: Server) -> io::Result<()> {
             service.stats().connection_shed();
             reject_overloaded(job.stream, &service);
         }
-    }
+    })?;
     // ANCHOR_END: serve
 
     drain(&live);
