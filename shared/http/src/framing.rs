@@ -23,7 +23,7 @@
 //! After any of these errors `Conn` answers and closes: it cannot know where the next
 //! request would start.
 
-use crate::{Framing, Header, HttpError, Version};
+use crate::{Framing, HttpError, Version};
 
 /// The connection-level meaning of a head's fields.
 #[derive(Debug, Clone, Copy)]
@@ -36,77 +36,137 @@ pub(crate) struct Meaning {
     pub expect_continue: bool,
 }
 
-/// Checks the fields of a complete head and derives their meaning.
-pub(crate) fn interpret(version: Version, headers: &[Header<'_>]) -> Result<Meaning, HttpError> {
-    let mut hosts = 0;
-    let mut content_length: Option<u64> = None;
-    let mut transfer_encoding = TransferCodings::default();
-    let mut saw_transfer_encoding = false;
-    let mut close = false;
-    let mut keep_alive_token = false;
-    let mut expect_continue = false;
+/// What the fields read so far say about framing, keep-alive, `Expect` and `Host`.
+///
+/// The parser hands it each field as it reads it ([`FieldChecks::field`]), so the few
+/// fields that matter are recognised in the same pass that finds them, not in a second
+/// walk over the header array; [`FieldChecks::finish`] then checks them together once the
+/// head is complete.
+#[derive(Default)]
+pub(crate) struct FieldChecks {
+    /// `Host` fields seen.
+    hosts: u32,
+    /// The `Content-Length` value, once one was seen.
+    content_length: Option<u64>,
+    /// The transfer codings listed, over every `Transfer-Encoding` field.
+    transfer_encoding: TransferCodings,
+    /// Some `Transfer-Encoding` field was seen (even an empty one).
+    saw_transfer_encoding: bool,
+    /// `Connection: close` was seen.
+    close: bool,
+    /// `Connection: keep-alive` was seen.
+    keep_alive_token: bool,
+    /// `Expect: 100-continue` was seen.
+    expect_continue: bool,
+    /// The first field that broke a framing rule (later fields cannot undo it). It is kept
+    /// rather than returned at once
+    /// because these rules are about the meaning of a *complete* head: a syntax error later
+    /// in the head, or a head that has not fully arrived, is reported first, so the answer
+    /// does not depend on how the bytes were split across reads.
+    error: Option<HttpError>,
+}
 
-    for h in headers {
-        let name = h.name.as_bytes();
+impl FieldChecks {
+    /// Takes note of one field of the head, in order. `name` is a token (the parser checked).
+    #[inline]
+    pub(crate) fn field(&mut self, name: &[u8], value: &[u8]) {
         // Dispatch on length first: most fields are none of these, and this skips them
         // after one comparison.
         match name.len() {
-            4 if name.eq_ignore_ascii_case(b"host") => hosts += 1,
-            6 if name.eq_ignore_ascii_case(b"expect") => {
-                expect_continue |= h.value.eq_ignore_ascii_case(b"100-continue");
+            4 if is_named(name, b"host") => self.hosts += 1,
+            6 if is_named(name, b"expect") => {
+                self.expect_continue |= value.eq_ignore_ascii_case(b"100-continue");
             }
-            10 if name.eq_ignore_ascii_case(b"connection") => {
-                for token in list_elements(h.value) {
-                    close |= token.eq_ignore_ascii_case(b"close");
-                    keep_alive_token |= token.eq_ignore_ascii_case(b"keep-alive");
+            10 if is_named(name, b"connection") => self.connection(value),
+            14 if is_named(name, b"content-length") => {
+                if let Err(e) = self.content_length(value) {
+                    self.fail(e);
                 }
             }
-            14 if name.eq_ignore_ascii_case(b"content-length") => {
-                let n = parse_content_length(h.value)?;
-                if content_length.is_some_and(|seen| seen != n) {
-                    return Err(HttpError::CONFLICTING_CONTENT_LENGTH);
-                }
-                content_length = Some(n);
-            }
-            17 if name.eq_ignore_ascii_case(b"transfer-encoding") => {
-                saw_transfer_encoding = true;
-                // Several Transfer-Encoding fields form one list, in order (RFC 9110 5.3).
-                for coding in list_elements(h.value) {
-                    transfer_encoding.push(coding)?;
-                }
-            }
+            17 if is_named(name, b"transfer-encoding") => self.transfer_encoding(value),
             _ => {}
         }
     }
 
-    // RFC 9112 section 3.2: 400 for an HTTP/1.1 request without Host, and for any request
-    // with more than one (which one would a virtual-host router pick?).
-    if hosts > 1 || (version == Version::Http11 && hosts == 0) {
-        return Err(HttpError::HOST);
+    /// Remembers `e` unless an earlier field already broke a rule.
+    fn fail(&mut self, e: HttpError) {
+        self.error.get_or_insert(e);
     }
 
-    let framing = match (content_length, saw_transfer_encoding) {
-        (Some(_), true) => return Err(HttpError::CONTENT_LENGTH_AND_TRANSFER_ENCODING),
-        (Some(n), false) => Framing::Length(n),
-        (None, true) => {
-            transfer_encoding.finish()?;
-            Framing::Chunked
+    /// One `Connection` field: a list of options, of which `close` and `keep-alive` matter.
+    fn connection(&mut self, value: &[u8]) {
+        for token in list_elements(value) {
+            self.close |= token.eq_ignore_ascii_case(b"close");
+            self.keep_alive_token |= token.eq_ignore_ascii_case(b"keep-alive");
         }
-        (None, false) => Framing::None,
-    };
+    }
 
-    let keep_alive = match version {
-        Version::Http11 => !close,
-        // RFC 9112 section 6.1: Transfer-Encoding in an HTTP/1.0 request means the framing
-        // may be faulty (1.0 has no chunked); answer it, then close.
-        Version::Http10 => keep_alive_token && !close && !saw_transfer_encoding,
-    };
-    Ok(Meaning {
-        framing,
-        keep_alive,
-        // RFC 9110 section 10.1.1: a server MUST ignore 100-continue from an HTTP/1.0 client.
-        expect_continue: expect_continue && version == Version::Http11,
-    })
+    /// One `Content-Length` value: a number, and the same as any earlier one.
+    fn content_length(&mut self, value: &[u8]) -> Result<(), HttpError> {
+        let n = parse_content_length(value)?;
+        if self.content_length.is_some_and(|seen| seen != n) {
+            return Err(HttpError::CONFLICTING_CONTENT_LENGTH);
+        }
+        self.content_length = Some(n);
+        Ok(())
+    }
+
+    /// One `Transfer-Encoding` field. Several form one list, in order (RFC 9110 5.3).
+    fn transfer_encoding(&mut self, value: &[u8]) {
+        self.saw_transfer_encoding = true;
+        for coding in list_elements(value) {
+            if let Err(e) = self.transfer_encoding.push(coding) {
+                self.fail(e);
+                return;
+            }
+        }
+    }
+
+    /// The head is complete: checks the fields together and derives their meaning.
+    #[inline]
+    pub(crate) fn finish(self, version: Version) -> Result<Meaning, HttpError> {
+        if let Some(e) = self.error {
+            return Err(e);
+        }
+
+        // RFC 9112 section 3.2: 400 for an HTTP/1.1 request without Host, and for any
+        // request with more than one (which one would a virtual-host router pick?).
+        if self.hosts > 1 || (version == Version::Http11 && self.hosts == 0) {
+            return Err(HttpError::HOST);
+        }
+
+        let framing = match (self.content_length, self.saw_transfer_encoding) {
+            (Some(_), true) => return Err(HttpError::CONTENT_LENGTH_AND_TRANSFER_ENCODING),
+            (Some(n), false) => Framing::Length(n),
+            (None, true) => {
+                self.transfer_encoding.finish()?;
+                Framing::Chunked
+            }
+            (None, false) => Framing::None,
+        };
+
+        let keep_alive = match version {
+            Version::Http11 => !self.close,
+            // RFC 9112 section 6.1: Transfer-Encoding in an HTTP/1.0 request means the
+            // framing may be faulty (1.0 has no chunked); answer it, then close.
+            Version::Http10 => self.keep_alive_token && !self.close && !self.saw_transfer_encoding,
+        };
+        Ok(Meaning {
+            framing,
+            keep_alive,
+            // RFC 9110 section 10.1.1: a server MUST ignore 100-continue from HTTP/1.0.
+            expect_continue: self.expect_continue && version == Version::Http11,
+        })
+    }
+}
+
+/// Whether the token `name` is `lower` (lower-case letters and `-`), ignoring ASCII case.
+/// `| 0x20` lower-cases a letter and leaves `-` alone; of the other token bytes it changes
+/// only `^` and `_`, into bytes these names do not contain, so for a token this is exact,
+/// and cheaper than `eq_ignore_ascii_case`, which lower-cases both sides.
+#[inline]
+fn is_named(name: &[u8], lower: &[u8]) -> bool {
+    name.len() == lower.len() && name.iter().zip(lower).all(|(&b, &l)| b | 0x20 == l)
 }
 
 /// `Content-Length = 1*DIGIT`. A value too large for `u64` saturates: it is far over any
@@ -179,5 +239,26 @@ impl TransferCodings {
             return Err(HttpError::UNKNOWN_TRANSFER_CODING);
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::parse::TOKEN;
+
+    /// `is_named` agrees with `eq_ignore_ascii_case` for every token byte against every
+    /// byte the recognised names are made of.
+    #[test]
+    fn is_named_is_exact_for_tokens() {
+        for b in (0..=255u8).filter(|&b| TOKEN[usize::from(b)]) {
+            for &l in b"abcdefghijklmnopqrstuvwxyz-" {
+                assert_eq!(
+                    is_named(&[b], &[l]),
+                    b.eq_ignore_ascii_case(&l),
+                    "{b:#x} {l}"
+                );
+            }
+        }
     }
 }

@@ -4,7 +4,9 @@
 //! one pass. It never allocates: the method, target and header fields are slices of the input,
 //! and the caller provides the slots the headers go into (a stack array in [`crate::Conn`]).
 //! Every byte is checked against the grammar with a 256-entry lookup table, which is both
-//! the simplest way to state "which bytes may appear here" and one of the fastest.
+//! the simplest way to state "which bytes may appear here" and one of the fastest; the long
+//! runs (targets, values) are skipped 8 bytes at a time first. Those byte-level tools live
+//! in `parse/bytes.rs`, so this file reads as the grammar.
 //!
 //! It is strict on purpose. Where RFC 9112 allows a server to be lenient (bare LF line ends,
 //! obs-fold, whitespace before a colon), leniency is how two parsers on one path come to
@@ -12,13 +14,18 @@
 //!
 //! Given a prefix of a head, it returns `Ok(None)` ("send more") unless the prefix already
 //! breaks a rule, in which case it reports the *first* broken rule in byte order. That makes
-//! the answer the same however the bytes are split across reads. Checks that need the whole
-//! head (exactly one `Host`, framing) live in [`crate::framing`] and run once it is complete.
+//! the answer the same however the bytes are split across reads. The fields that decide
+//! framing, keep-alive and `Host` are recognised in the same pass (by
+//! [`crate::framing`]), but their rules are judged only once the head is complete.
 //! Re-running this parser on every read of a slowly arriving head would be quadratic; see
 //! [`crate::scan::HeadScan`] for the cheap resumable scan `Conn` runs instead.
 
-use crate::framing;
+use crate::framing::FieldChecks;
+
+mod bytes;
 use crate::{HttpError, Limits};
+use bytes::{run_end, skip_plain, AsciiText, TARGET};
+pub(crate) use bytes::{FIELD_VALUE, TOKEN};
 
 /// The protocol version of a request. Another well-formed version is `505`; a malformed one `400`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -95,36 +102,6 @@ impl RequestHead<'_> {
     }
 }
 
-/// Builds a 256-entry byte class table from a predicate on `b`, at compile time.
-macro_rules! byte_table {
-    (|$b:ident| $pred:expr) => {{
-        let mut t = [false; 256];
-        let mut i = 0;
-        while i < 256 {
-            let $b = i as u8;
-            t[i] = $pred;
-            i += 1;
-        }
-        t
-    }};
-}
-
-/// `tchar` (RFC 9110 section 5.6.2): the characters of methods, field names and codings.
-pub(crate) static TOKEN: [bool; 256] = byte_table!(|b| {
-    b.is_ascii_alphanumeric()
-        || matches!(b, b'!' | b'#' | b'$' | b'%' | b'&' | b'\'' | b'*')
-        || matches!(b, b'+' | b'-' | b'.' | b'^' | b'_' | b'`' | b'|' | b'~')
-});
-
-/// Bytes of a request target: visible ASCII (RFC 3986 characters and a few more that real
-/// clients send unescaped, such as `"` or `{`); never space, a control or a non-ASCII byte.
-static TARGET: [bool; 256] = byte_table!(|b| b > 0x20 && b < 0x7f);
-
-/// `field-vchar`, space and tab, plus `obs-text` (RFC 9110 section 5.5): the bytes of a field
-/// value. Everything else (CR, LF, NUL, DEL, other controls) ends the value or is an error.
-pub(crate) static FIELD_VALUE: [bool; 256] =
-    byte_table!(|b| b == b'\t' || (b >= 0x20 && b != 0x7f));
-
 /// The maximum number of header slots [`crate::Conn`] provides (SPEC.md: 100 headers).
 pub const MAX_HEADER_SLOTS: usize = 100;
 
@@ -172,9 +149,7 @@ where
 
     // method SP request-target SP HTTP-version CRLF (RFC 9112 section 3).
     let method_start = pos;
-    while pos < w.len() && TOKEN[w[pos] as usize] {
-        pos += 1;
-    }
+    pos = run_end(w, pos, &TOKEN);
     if pos == w.len() {
         return more();
     }
@@ -186,8 +161,8 @@ where
 
     let target_start = pos;
     let target_end = w.len().min(target_start + limits.max_target + 1);
-    pos = skip_plain_words(w, pos, target_end, 0x21);
-    while pos < target_end && TARGET[w[pos] as usize] {
+    pos = skip_plain(w, pos, target_end, 0x21);
+    while pos < target_end && TARGET[usize::from(w[pos])] {
         pos += 1;
     }
     if pos - target_start > limits.max_target {
@@ -199,51 +174,28 @@ where
     if pos == target_start || w[pos] != b' ' {
         return Err(HttpError::INVALID_TARGET);
     }
-    // One UTF-8 check for both (the tables already proved them ASCII).
-    let line = ascii(&w[method_start..pos], HttpError::INVALID_TARGET)?;
+    let mut text = AsciiText::new();
+    let line = text.get(w, method_start..pos, HttpError::INVALID_TARGET)?;
     let method = &line[..method_end - method_start];
     let target = &line[target_start - method_start..];
     pos += 1;
 
-    // HTTP-version = "HTTP/" DIGIT "." DIGIT, case-sensitive (RFC 9112 section 2.3). Read up
-    // to the line end, but never more than the 8 bytes a version can have.
-    let version_start = pos;
-    while pos < w.len() && pos - version_start < 8 && !matches!(w[pos], b'\r' | b'\n') {
-        pos += 1;
-    }
-    if pos == w.len() {
-        return if w[version_start..].iter().all(|&b| b.is_ascii_graphic()) {
-            more()
-        } else {
-            Err(HttpError::MALFORMED_VERSION)
-        };
-    }
-    let version = match &w[version_start..pos] {
-        b"HTTP/1.1" => Version::Http11,
-        b"HTTP/1.0" => Version::Http10,
-        [b'H', b'T', b'T', b'P', b'/', major, b'.', minor]
-            if major.is_ascii_digit() && minor.is_ascii_digit() =>
-        {
-            // Well-formed but not ours; still reject garbage after it first.
-            if !matches!(w[pos], b'\r' | b'\n') {
-                return Err(HttpError::MALFORMED_VERSION);
-            }
-            return Err(HttpError::UNSUPPORTED_VERSION);
-        }
-        _ => return Err(HttpError::MALFORMED_VERSION),
-    };
-    pos = match w[pos] {
-        b'\r' => match end_of_line(w, pos)? {
-            Some(next) => next,
+    // HTTP-version = "HTTP/" DIGIT "." DIGIT, case-sensitive (RFC 9112 section 2.3).
+    let (version, after_line) = match w.get(pos..pos + 10) {
+        // The line nearly every client sends, recognised in one comparison.
+        Some(b"HTTP/1.1\r\n") => (Version::Http11, pos + 10),
+        _ => match version_line(w, pos)? {
+            Some(parsed) => parsed,
             None => return more(),
         },
-        b'\n' => return Err(HttpError::BARE_LF),
-        _ => return Err(HttpError::MALFORMED_VERSION),
     };
+    pos = after_line;
 
     // *( field-line CRLF ) CRLF (RFC 9112 section 5).
     let max_fields = slots.len().min(limits.max_headers);
     let mut count = 0;
+    // The fields that matter to the connection are recognised as they are read.
+    let mut checks = FieldChecks::default();
     loop {
         let Some(&first) = w.get(pos) else {
             return more();
@@ -265,9 +217,7 @@ where
         }
 
         let name_start = pos;
-        while pos < w.len() && TOKEN[w[pos] as usize] {
-            pos += 1;
-        }
+        pos = run_end(w, pos, &TOKEN);
         if pos == w.len() {
             return more();
         }
@@ -278,15 +228,15 @@ where
             b' ' | b'\t' if pos > name_start => return Err(HttpError::WHITESPACE_BEFORE_COLON),
             _ => return Err(HttpError::INVALID_HEADER_NAME),
         }
-        let name = ascii(&w[name_start..pos], HttpError::INVALID_HEADER_NAME)?;
+        let name_end = pos;
         pos += 1;
 
         while pos < w.len() && matches!(w[pos], b' ' | b'\t') {
             pos += 1;
         }
         let value_start = pos;
-        pos = skip_plain_words(w, pos, w.len(), 0x20);
-        while pos < w.len() && FIELD_VALUE[w[pos] as usize] {
+        pos = skip_plain(w, pos, w.len(), 0x20);
+        while pos < w.len() && FIELD_VALUE[usize::from(w[pos])] {
             pos += 1;
         }
         if pos == w.len() {
@@ -303,16 +253,19 @@ where
             Some(next) => next,
             None => return more(),
         };
+
+        let value = &w[value_start..value_end];
+        checks.field(&w[name_start..name_end], value);
         slots[count] = Header {
-            name,
-            value: &w[value_start..value_end],
+            name: text.get(w, name_start..name_end, HttpError::INVALID_HEADER_NAME)?,
+            value,
         };
         count += 1;
     }
 
     let path = route_path(method, target)?;
     let headers = &slots[..count];
-    let meaning = framing::interpret(version, headers)?;
+    let meaning = checks.finish(version)?;
     Ok(Some((
         RequestHead {
             method,
@@ -328,30 +281,40 @@ where
     )))
 }
 
-/// Skips whole 8-byte words of `w[pos..end]` in which every byte is in `low..=0x7e`, and
-/// returns where the first other word starts. Targets and field values are long runs of
-/// such bytes; testing 8 at once with integer arithmetic ("SWAR") is what lets a plain byte
-/// loop keep up with SIMD parsers. The exact per-byte table loop then finishes the run, so
-/// this only ever skips bytes that table would accept (`low` is `0x20` or `0x21`).
-#[inline]
-fn skip_plain_words(w: &[u8], mut pos: usize, end: usize, low: u8) -> usize {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGH_BITS: u64 = 0x8080_8080_8080_8080;
-    while pos + 8 <= end {
-        let Ok(word) = <[u8; 8]>::try_from(&w[pos..pos + 8]) else {
-            break;
-        };
-        let x = u64::from_le_bytes(word);
-        // High bit of a byte set iff that byte < `low` (exact for "any byte", low <= 0x80).
-        let below_low = x.wrapping_sub(ONES * u64::from(low)) & !x & HIGH_BITS;
-        // High bit set iff the byte is >= 0x80, or is 0x7f (which +1 turns into 0x80).
-        let del_or_high = (x | x.wrapping_add(ONES)) & HIGH_BITS;
-        if below_low | del_or_high != 0 {
-            break;
-        }
-        pos += 8;
+/// The HTTP-version at `w[pos..]` and the index after its line's CRLF; `None` if the line
+/// has not fully arrived. It reads up to the line end, but never more than the 8 bytes a
+/// version can have.
+fn version_line(w: &[u8], mut pos: usize) -> Result<Option<(Version, usize)>, HttpError> {
+    let version_start = pos;
+    while pos < w.len() && pos - version_start < 8 && !matches!(w[pos], b'\r' | b'\n') {
+        pos += 1;
     }
-    pos
+    if pos == w.len() {
+        return if w[version_start..].iter().all(|&b| b.is_ascii_graphic()) {
+            Ok(None)
+        } else {
+            Err(HttpError::MALFORMED_VERSION)
+        };
+    }
+    let version = match &w[version_start..pos] {
+        b"HTTP/1.1" => Version::Http11,
+        b"HTTP/1.0" => Version::Http10,
+        [b'H', b'T', b'T', b'P', b'/', major, b'.', minor]
+            if major.is_ascii_digit() && minor.is_ascii_digit() =>
+        {
+            // Well-formed but not ours; still reject garbage after it first.
+            if !matches!(w[pos], b'\r' | b'\n') {
+                return Err(HttpError::MALFORMED_VERSION);
+            }
+            return Err(HttpError::UNSUPPORTED_VERSION);
+        }
+        _ => return Err(HttpError::MALFORMED_VERSION),
+    };
+    match w[pos] {
+        b'\r' => Ok(end_of_line(w, pos)?.map(|next| (version, next))),
+        b'\n' => Err(HttpError::BARE_LF),
+        _ => Err(HttpError::MALFORMED_VERSION),
+    }
 }
 
 /// At `w[pos]`, which is CR or LF: the index after a CRLF, `None` if the LF has not arrived.
@@ -362,12 +325,6 @@ fn end_of_line(w: &[u8], pos: usize) -> Result<Option<usize>, HttpError> {
         (_, Some(b'\n')) => Ok(Some(pos + 2)),
         (_, Some(_)) => Err(HttpError::BARE_CR),
     }
-}
-
-/// The bytes as `&str`. They were already checked to be ASCII by a table, so this only
-/// fails if a table is wrong; it is here because the crate has no `unsafe`.
-fn ascii(bytes: &[u8], or: HttpError) -> Result<&str, HttpError> {
-    std::str::from_utf8(bytes).map_err(|_| or)
 }
 
 /// The path a router matches on (RFC 9112 section 3.2): the target without its query, and
@@ -398,5 +355,59 @@ fn route_path<'a>(method: &str, target: &'a str) -> Result<&'a str, HttpError> {
     match rest.find(['/', '?', '#']) {
         Some(i) if rest.as_bytes()[i] == b'/' => Ok(without_query(&rest[i..])),
         _ => Ok("/"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Each field's name and value, owned.
+    type Fields = Vec<(String, Vec<u8>)>;
+
+    /// Parses `buf` and keeps the fields and the head's length.
+    fn parse(buf: &[u8]) -> Result<Option<(Fields, usize)>, HttpError> {
+        let mut slots = [Header::EMPTY; MAX_HEADER_SLOTS];
+        let parsed = parse_head(buf, &Limits::default(), &mut slots)?;
+        Ok(parsed.map(|(head, n)| {
+            let fields = head.headers.iter();
+            (
+                fields
+                    .map(|h| (h.name.to_string(), h.value.to_vec()))
+                    .collect(),
+                n,
+            )
+        }))
+    }
+
+    /// Names stay right across several UTF-8 windows and after a value that is not UTF-8.
+    #[test]
+    fn names_survive_windows_and_obs_text() {
+        let mut head = b"GET / HTTP/1.1\r\nHost: a\r\nX-Raw: \xff\xfe\r\n".to_vec();
+        for i in 0..60 {
+            head.extend_from_slice(format!("X-Field-{i}: value {i}\r\n").as_bytes());
+        }
+        head.extend_from_slice(b"\r\n");
+        let (fields, n) = parse(&head).unwrap().unwrap();
+        assert_eq!(n, head.len());
+        assert_eq!(fields.len(), 62);
+        assert_eq!(fields[1], ("X-Raw".to_string(), b"\xff\xfe".to_vec()));
+        for (i, (name, value)) in fields[2..].iter().enumerate() {
+            assert_eq!(name, &format!("X-Field-{i}"));
+            assert_eq!(value, format!("value {i}").as_bytes());
+        }
+    }
+
+    /// A framing error waits for the head: a later syntax error wins, a prefix asks for more.
+    #[test]
+    fn framing_errors_come_after_syntax_errors() {
+        let bad_length = b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: x\r\n";
+        assert_eq!(parse(bad_length), Ok(None));
+        let mut then_control = bad_length.to_vec();
+        then_control.extend_from_slice(b"X: \x01\r\n\r\n");
+        assert_eq!(parse(&then_control), Err(HttpError::CONTROL_CHARACTER));
+        let mut complete = bad_length.to_vec();
+        complete.extend_from_slice(b"Content-Length: 5\r\n\r\n");
+        assert_eq!(parse(&complete), Err(HttpError::INVALID_CONTENT_LENGTH));
     }
 }
