@@ -22,7 +22,8 @@ pub struct BenchArgs {
     /// Only these phases, comma-separated (e.g. p1-blocking,p3-reactor).
     #[arg(long, value_delimiter = ',')]
     pub phases: Vec<String>,
-    /// Length of each timed scenario (default 8s, 1s with --quick).
+    /// Length of each timed scenario (default 9s, about 4.5 minutes for five
+    /// phases; 1s with --quick).
     #[arg(long, value_parser = parse_duration)]
     pub duration: Option<Duration>,
     /// Do not pin the server and the load generator to disjoint CPUs.

@@ -1,12 +1,12 @@
-//! What the bench prints and saves: the machine header, one Markdown table per
-//! scenario, and the JSON results.
+//! What a bench run produced: the machine header and one row per phase and
+//! scenario (rendered by [`super::tables`], saved as JSON by [`super::publish`]).
 
-use std::fmt::Write as _;
 use std::process::Command;
 
 use serde::Serialize;
 
-use super::sampler::Usage;
+use super::idle::IdleReport;
+use super::sampler::{self, Usage};
 use super::scenarios::Scenario;
 use super::server::StopCheck;
 use crate::loadgen::Report;
@@ -30,6 +30,8 @@ pub struct Header {
     pub date: String,
     /// How server and load generator were placed on CPUs.
     pub pinning: String,
+    /// Where the server's CPU, RSS and thread counts come from, or why they are blank.
+    pub sampling: String,
 }
 
 fn command_line(program: &str, args: &[&str]) -> Option<String> {
@@ -68,14 +70,15 @@ impl Header {
             nofile: crate::os::nofile_limit().map_or_else(unknown, |n| n.to_string()),
             date: utc_now(),
             pinning,
+            sampling: sampler::availability().to_string(),
         }
     }
 
     /// The header as Markdown.
     pub fn markdown(&self) -> String {
         format!(
-            "- CPU: {} ({} cores available)\n- kernel: {}\n- {}\n- somaxconn: {}, open-file limit: {}\n- date: {}\n- pinning: {}\n",
-            self.cpu, self.cores, self.kernel, self.rustc, self.somaxconn, self.nofile, self.date, self.pinning
+            "- CPU: {} ({} cores available)\n- kernel: {}\n- {}\n- somaxconn: {}, open-file limit: {}\n- date: {}\n- pinning: {}\n- server CPU, RSS and threads: {}\n",
+            self.cpu, self.cores, self.kernel, self.rustc, self.somaxconn, self.nofile, self.date, self.pinning, self.sampling
         )
     }
 }
@@ -91,10 +94,12 @@ pub struct Row {
     pub report: Option<Report>,
     /// Server CPU, RSS and threads during the run.
     pub usage: Usage,
-    /// Idle-memory test: RSS cost per idle connection, bytes.
-    pub bytes_per_idle_conn: Option<f64>,
+    /// Idle-memory test: where the idle connections went and what they cost.
+    pub idle: Option<IdleReport>,
     /// Why there are no numbers, or what went wrong.
     pub error: Option<String>,
+    /// The server's own warnings during the scenario (count and last message).
+    pub server_log: Option<String>,
 }
 
 /// All results of one bench run.
@@ -108,71 +113,6 @@ pub struct Results {
     pub rows: Vec<Row>,
     /// Graceful-stop check per phase.
     pub stops: Vec<(String, StopCheck)>,
-}
-
-impl Results {
-    /// The full Markdown report: header, then one table per scenario.
-    pub fn markdown(&self) -> String {
-        let mut out = String::from("## Machine\n\n");
-        out.push_str(&self.header.markdown());
-        for s in &self.scenarios {
-            let _ = write!(
-                out,
-                "\n### {}\n\n| phase | server threads | connections | RPS | success % | p50 ms | p99 ms | p99.9 ms | server CPU % | peak RSS MiB |{} stored == accepted |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|{}---|\n",
-                s.title,
-                if s.kind == super::scenarios::Kind::Load { "" } else { " bytes / idle conn |" },
-                if s.kind == super::scenarios::Kind::Load { "" } else { "---:|" },
-            );
-            for row in self.rows.iter().filter(|r| r.scenario == s.id) {
-                out.push_str(&self.table_row(s, row));
-            }
-        }
-        out
-    }
-
-    fn table_row(&self, s: &Scenario, row: &Row) -> String {
-        let opt = |v: Option<f64>, digits: usize| {
-            v.map_or("–".to_string(), |v| format!("{v:.digits$}"))
-        };
-        let stored = match self.stops.iter().find(|(p, _)| *p == row.phase) {
-            Some((_, c)) if c.ok => "yes".to_string(),
-            Some((_, c)) => format!("**no**: {}", c.problem.as_deref().unwrap_or("?")),
-            None => "–".to_string(),
-        };
-        let idle = if s.kind == super::scenarios::Kind::Load {
-            String::new()
-        } else {
-            format!(" {} |", opt(row.bytes_per_idle_conn, 0))
-        };
-        let threads = row.usage.peak_threads.map_or("–".into(), |t| t.to_string());
-        match (&row.report, &row.error) {
-            (Some(r), error) => format!(
-                "| {}{} | {} | {} | {:.0} | {:.2} | {:.3} | {:.3} | {:.3} | {} | {} |{} {} |\n",
-                row.phase,
-                error.as_ref().map_or(String::new(), |e| format!(" ({e})")),
-                threads,
-                s.connections,
-                r.rps,
-                r.success_pct,
-                r.latency.p50_ms,
-                r.latency.p99_ms,
-                r.latency.p999_ms,
-                opt(row.usage.cpu_pct, 0),
-                opt(row.usage.peak_rss_mib, 1),
-                idle,
-                stored
-            ),
-            (None, error) => format!(
-                "| {} | {} | {} | **{}** | | | | | | |{} {} |\n",
-                row.phase,
-                threads,
-                s.connections,
-                error.as_deref().unwrap_or("no result"),
-                idle,
-                stored
-            ),
-        }
-    }
 }
 
 /// Current UTC time as `YYYY-MM-DD HH:MM:SS UTC`, without a date crate.

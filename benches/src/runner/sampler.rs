@@ -8,6 +8,21 @@ use std::sync::Arc;
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
+/// Whether this OS lets us sample a process, in words for the bench header and
+/// the one warning printed at start.
+pub fn availability() -> &'static str {
+    if supported() {
+        "sampled from /proc every 100 ms"
+    } else {
+        "not measured: this OS has no /proc, so those columns and the idle-memory figures are blank"
+    }
+}
+
+/// Whether [`sample`] can return anything on this OS.
+pub fn supported() -> bool {
+    std::path::Path::new("/proc/self/stat").exists()
+}
+
 /// One reading of a process.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct ProcSample {

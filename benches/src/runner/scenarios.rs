@@ -1,9 +1,23 @@
 //! The load each phase gets: the default set (about five minutes for five
 //! phases), the `--quick` smoke, and the `--c10k` additions.
+//!
+//! The time budget: five timed scenarios of [`DEFAULT_DURATION`] each, plus the
+//! three fixed-count tables (a few seconds on the slowest phase) and a start and
+//! a graceful stop, make about 52 s a phase, 4.5 minutes for five phases.
 
 use std::time::Duration;
 
 use crate::loadgen::Mode;
+
+/// Length of each timed scenario unless `--duration` says otherwise.
+pub const DEFAULT_DURATION: Duration = Duration::from_secs(9);
+/// Length of each timed scenario of `--quick`.
+pub const QUICK_DURATION: Duration = Duration::from_secs(1);
+/// What a phase costs besides its timed scenarios: the fixed-count tables, the
+/// start and the stop (measured on a 2-core machine, slowest phase), and for the
+/// idle-memory test opening 10,000 connections. Only for the estimate printed at start.
+const OVERHEAD_PER_PHASE: Duration = Duration::from_secs(7);
+const IDLE_OPENING: Duration = Duration::from_secs(6);
 
 /// One ~100-byte event, the body of every `POST /ingest` scenario.
 pub const EVENT: &str = r#"{"name":"cpu.load","value":0.93,"ts":1732370000123,"tags":{"host":"web-1","region":"eu-west-1"}}"#;
@@ -85,10 +99,10 @@ impl Scenario {
 /// The scenario list for the given flags.
 pub fn plan(quick: bool, c10k: bool, duration: Option<Duration>) -> Vec<Scenario> {
     if quick {
-        let d = duration.unwrap_or(Duration::from_secs(1));
+        let d = duration.unwrap_or(QUICK_DURATION);
         return vec![Scenario::timed("/ingest", 10, d), Scenario::fixed(20, 50)];
     }
-    let d = duration.unwrap_or(Duration::from_secs(8));
+    let d = duration.unwrap_or(DEFAULT_DURATION);
     let mut list = vec![
         Scenario::timed("/ingest", 10, d),
         Scenario::timed("/ingest", 100, d),
@@ -115,4 +129,43 @@ pub fn plan(quick: bool, c10k: bool, duration: Option<Duration>) -> Vec<Scenario
         });
     }
     list
+}
+
+/// Roughly how long `scenarios` take on `phases` phases, for the line printed at
+/// start: people should know whether to wait or to get a coffee.
+pub fn estimate(scenarios: &[Scenario], phases: usize) -> Duration {
+    let per_phase: Duration = scenarios
+        .iter()
+        .map(|s| match (s.requests_per_connection, s.kind) {
+            (Some(_), _) => Duration::ZERO, // in OVERHEAD_PER_PHASE
+            (None, Kind::Load) => s.duration,
+            (None, Kind::IdleMemory(_)) => s.duration + IDLE_OPENING,
+        })
+        .sum();
+    (per_phase + OVERHEAD_PER_PHASE) * phases as u32
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The default run fits the five-minute budget for five phases, and --quick
+    /// stays well under a minute.
+    #[test]
+    fn default_run_fits_the_budget() {
+        let default = estimate(&plan(false, false, None), 5);
+        assert!(default <= Duration::from_secs(300), "{default:?}");
+        assert!(default >= Duration::from_secs(200), "{default:?}");
+        assert!(estimate(&plan(true, false, None), 5) < Duration::from_secs(60));
+    }
+
+    /// Scenario ids are unique: they name the published files.
+    #[test]
+    fn ids_are_unique() {
+        let list = plan(false, true, None);
+        let mut ids: Vec<_> = list.iter().map(|s| s.id.as_str()).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        assert_eq!(ids.len(), list.len());
+    }
 }

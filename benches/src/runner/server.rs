@@ -129,10 +129,46 @@ impl PhaseServer {
 
     /// The last lines of the server's stderr, to explain a failure.
     pub fn stderr_tail(&self) -> String {
-        let log =
-            std::fs::read_to_string(self.data_dir.path().join("stderr.log")).unwrap_or_default();
+        let log = std::fs::read_to_string(self.log_path()).unwrap_or_default();
         let lines: Vec<&str> = log.lines().rev().take(3).collect();
         lines.into_iter().rev().collect::<Vec<_>>().join(" | ")
+    }
+
+    /// How many bytes the server has logged so far; pass it to
+    /// [`PhaseServer::warnings_since`] after a scenario.
+    pub fn log_len(&self) -> u64 {
+        std::fs::metadata(self.log_path()).map_or(0, |m| m.len())
+    }
+
+    /// The server's `WARN` and `ERROR` lines logged after byte `offset`: how many
+    /// and the last one, e.g. `196 warnings, last: cannot start a thread...`. It
+    /// says *why* a row has failures, in the server's own words.
+    pub fn warnings_since(&self, offset: u64) -> Option<String> {
+        use std::io::{Seek, SeekFrom};
+        let mut file = std::fs::File::open(self.log_path()).ok()?;
+        file.seek(SeekFrom::Start(offset)).ok()?;
+        let mut text = String::new();
+        // A log flooded with warnings is cut at 16 MiB; the count is then a floor.
+        file.take(16 << 20).read_to_string(&mut text).ok()?;
+        let warnings: Vec<&str> = text
+            .lines()
+            .filter(|l| l.contains(" WARN ") || l.contains(" ERROR "))
+            .collect();
+        let last = warnings.last()?;
+        // Drop the timestamp and level: `2024-.. WARN p1_blocking: message`.
+        let message = last
+            .split_once(" WARN ")
+            .or_else(|| last.split_once(" ERROR "))
+            .map_or(*last, |(_, m)| m)
+            .trim();
+        Some(format!(
+            "server logged {} warning(s), last: {message}",
+            warnings.len()
+        ))
+    }
+
+    fn log_path(&self) -> PathBuf {
+        self.data_dir.path().join("stderr.log")
     }
 
     /// Kills the server and turns `what` into an error that includes its stderr.

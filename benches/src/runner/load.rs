@@ -1,0 +1,74 @@
+//! `bench load PHASE`: one phase, one loadgen run with any loadgen flags, a
+//! summary with the server's CPU and memory, and the stored == accepted check.
+
+use clap::Parser as _;
+
+use super::server::PhaseServer;
+use super::{phases, sampler, scenarios, CpuPlan};
+use crate::loadgen::{self, cli::LoadgenArgs};
+
+/// `bench load PHASE`: one phase, one loadgen run, a summary, a clean stop.
+pub fn load_one(
+    ws: &phases::Workspace,
+    cpus: &CpuPlan,
+    name: &str,
+    connections: usize,
+    path: &str,
+    extra: &[String],
+) -> Result<bool, String> {
+    let phase = ws
+        .phases
+        .iter()
+        .find(|p| p.name == name)
+        .ok_or_else(|| format!("unknown phase {name:?}"))?;
+    if let Some((_, why)) = phases::build(ws, std::slice::from_ref(phase)).first() {
+        return Err(why.clone());
+    }
+    let server = PhaseServer::start(&ws.binary(phase), cpus.server.clone(), &[])?;
+    let url = format!("http://{}{path}", server.addr);
+    let mut argv = vec!["loadgen".to_string(), "-c".into(), connections.to_string()];
+    if path == "/ingest" && !extra.iter().any(|a| a == "-b" || a.starts_with("--body")) {
+        argv.extend([
+            "-b".into(),
+            scenarios::EVENT.into(),
+            "-H".into(),
+            "Content-Type: application/json".into(),
+        ]);
+    }
+    argv.extend(extra.iter().cloned());
+    argv.push(url);
+    let args = LoadgenArgs::try_parse_from(&argv).map_err(|e| e.to_string())?;
+    let json = args.json;
+    let mut config = args.into_config()?;
+    config.cpus = cpus.loadgen.clone();
+    eprintln!(
+        "{name} on {} ({}); loading...",
+        server.addr, cpus.description
+    );
+    let sampling = sampler::Sampler::start(server.pid());
+    let report = loadgen::run(&config)?;
+    let usage = sampling.finish();
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?
+        );
+    } else {
+        print!("{report}");
+        println!(
+            "  server: CPU {}%, peak RSS {} MiB, threads {}",
+            usage.cpu_pct.map_or("?".into(), |v| format!("{v:.0}")),
+            usage.peak_rss_mib.map_or("?".into(), |v| format!("{v:.1}")),
+            usage.peak_threads.map_or("?".into(), |v| v.to_string())
+        );
+    }
+    let check = server.stop();
+    match &check.problem {
+        None => println!(
+            "  stopped cleanly; events.ndjson holds exactly the {} accepted events",
+            check.accepted.unwrap_or(0)
+        ),
+        Some(p) => println!("  stop check FAILED: {p}"),
+    }
+    Ok(check.ok)
+}
