@@ -218,43 +218,40 @@ where
 
         let name_start = pos;
         pos = run_end(w, pos, &TOKEN);
-        if pos == w.len() {
-            return more();
-        }
-        match w[pos] {
-            b':' if pos > name_start => {}
+        match w.get(pos) {
+            Some(b':') if pos > name_start => {}
+            None => return more(),
             // "No whitespace is allowed between the field name and colon": a server MUST
             // reject such a request with 400 (section 5.1), since proxies disagree on it.
-            b' ' | b'\t' if pos > name_start => return Err(HttpError::WHITESPACE_BEFORE_COLON),
-            _ => return Err(HttpError::INVALID_HEADER_NAME),
+            Some(b' ' | b'\t') if pos > name_start => {
+                return Err(HttpError::WHITESPACE_BEFORE_COLON)
+            }
+            Some(_) => return Err(HttpError::INVALID_HEADER_NAME),
         }
         let name_end = pos;
         pos += 1;
 
-        while pos < w.len() && matches!(w[pos], b' ' | b'\t') {
+        // OWS, then the value. Nearly every client sends one space, so test for that first.
+        if w.get(pos) == Some(&b' ') {
+            pos += 1;
+        }
+        while let Some(b' ' | b'\t') = w.get(pos) {
             pos += 1;
         }
         let value_start = pos;
         pos = skip_plain(w, pos, w.len(), 0x20);
-        while pos < w.len() && FIELD_VALUE[usize::from(w[pos])] {
-            pos += 1;
+        // The 8-byte skip usually stops right at the CRLF that ends the line. Only when it
+        // does not (a tab, obs-text, the last few bytes) does the exact table loop go on.
+        if w.get(pos..pos + 2) != Some(b"\r\n") {
+            pos = run_end(w, pos, &FIELD_VALUE);
+            if w.get(pos..pos + 2) != Some(b"\r\n") {
+                line_end_error(w, pos, HttpError::CONTROL_CHARACTER)?;
+                return more();
+            }
         }
-        if pos == w.len() {
-            return more();
-        }
-        if w[pos] != b'\r' && w[pos] != b'\n' {
-            return Err(HttpError::CONTROL_CHARACTER);
-        }
-        let mut value_end = pos;
-        while value_end > value_start && matches!(w[value_end - 1], b' ' | b'\t') {
-            value_end -= 1;
-        }
-        pos = match end_of_line(w, pos)? {
-            Some(next) => next,
-            None => return more(),
-        };
+        let value = trim_end(&w[value_start..pos]);
+        pos += 2;
 
-        let value = &w[value_start..value_end];
         checks.field(&w[name_start..name_end], value);
         slots[count] = Header {
             name: text.get(w, name_start..name_end, HttpError::INVALID_HEADER_NAME)?,
@@ -317,6 +314,25 @@ fn version_line(w: &[u8], mut pos: usize) -> Result<Option<(Version, usize)>, Ht
     }
 }
 
+/// Why `w[pos..]`, where a line must end, does not start with CRLF: the error, `other` for a
+/// byte that is neither CR nor LF, or `Ok(())` if the CRLF may still arrive.
+fn line_end_error(w: &[u8], pos: usize, other: HttpError) -> Result<(), HttpError> {
+    match &w[pos..] {
+        [] | [b'\r'] => Ok(()),
+        [b'\r', ..] => Err(HttpError::BARE_CR),
+        [b'\n', ..] => Err(HttpError::BARE_LF),
+        _ => Err(other),
+    }
+}
+
+/// `value` without trailing spaces and tabs (the leading ones were skipped as OWS).
+fn trim_end(mut value: &[u8]) -> &[u8] {
+    while let [rest @ .., b' ' | b'\t'] = value {
+        value = rest;
+    }
+    value
+}
+
 /// At `w[pos]`, which is CR or LF: the index after a CRLF, `None` if the LF has not arrived.
 fn end_of_line(w: &[u8], pos: usize) -> Result<Option<usize>, HttpError> {
     match (w[pos], w.get(pos + 1)) {
@@ -329,6 +345,8 @@ fn end_of_line(w: &[u8], pos: usize) -> Result<Option<usize>, HttpError> {
 
 /// The path a router matches on (RFC 9112 section 3.2): the target without its query, and
 /// for absolute-form (`http://host/path?q`, what proxies send) without scheme and authority.
+// Inlined: it runs once per head, and as a call it measured as a visible share of a small one.
+#[inline(always)]
 fn route_path<'a>(method: &str, target: &'a str) -> Result<&'a str, HttpError> {
     let without_query = |s: &'a str| match s.bytes().position(|b| b == b'?' || b == b'#') {
         Some(end) => &s[..end],
