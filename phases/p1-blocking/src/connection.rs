@@ -22,7 +22,7 @@ const READ_BUFFER: usize = 16 * 1024;
 // ANCHOR: serve_connection
 /// Serves one connection until it closes, times out, or shutdown closes it.
 pub fn serve_connection(
-    mut stream: TcpStream,
+    stream: TcpStream,
     service: &Service,
     shutdown: &Shutdown,
     live: &Arc<Live>,
@@ -33,7 +33,11 @@ pub fn serve_connection(
     // timeout) is exactly what `SO_SNDTIMEO` does: each blocking `write()` gives up after
     // that long without progress. Set once, it costs nothing per response.
     stream.set_write_timeout(Some(service.limits().idle_timeout))?;
-    let membership = live.join(&stream)?;
+    // Shared with `live`, so that shutdown can reach a thread blocked in `read()`. Reads and
+    // writes go through `&TcpStream`, which implements `Read` and `Write` too.
+    let stream = Arc::new(stream);
+    let membership = live.join(&stream);
+    let mut socket: &TcpStream = &stream;
     let mut conn = Conn::with_limits(Instant::now(), service.limits());
     let mut buf = [0u8; READ_BUFFER];
 
@@ -41,7 +45,7 @@ pub fn serve_connection(
         // 1. Write everything we owe. A client that does not read makes `write()` block;
         //    the write timeout (the write-stall deadline) bounds that.
         while conn.wants_write() {
-            match stream.write(conn.output()) {
+            match socket.write(conn.output()) {
                 Ok(n) => conn.on_written(n, Instant::now(), service),
                 Err(e) if is_timeout(&e) => conn.on_deadline(Instant::now()),
                 Err(e) if e.kind() == ErrorKind::Interrupted => {}
@@ -67,7 +71,7 @@ pub fn serve_connection(
 
         // 3. Read, at most until the connection's next deadline.
         set_read_timeout(&stream, conn.deadline())?;
-        let read = stream.read(&mut buf);
+        let read = socket.read(&mut buf);
         membership.set_idle(false);
         let now = Instant::now();
         match read {

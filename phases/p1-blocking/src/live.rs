@@ -1,7 +1,9 @@
 //! The set of live connections, kept only so that shutdown can reach them.
 //!
 //! A thread blocked in `read()` cannot be woken by another thread, short of closing the
-//! socket under it. So every connection registers a clone of its socket here, with a flag
+//! socket under it. So every connection registers its socket here (a second `Arc` of it,
+//! not a `dup` of the descriptor: that would halve how many connections the open-file limit
+//! allows), with a flag
 //! saying whether it is idle (waiting for the next request). On shutdown the accept loop
 //! shuts down the sockets of the idle connections: their blocked `read()` returns 0 and the
 //! thread ends. A connection in the middle of a request is left alone to finish it.
@@ -34,8 +36,8 @@ struct Registry {
 }
 
 struct Entry {
-    /// A second handle on the connection's socket (a `dup` of its descriptor).
-    socket: TcpStream,
+    /// The connection's socket, shared with the thread that serves it.
+    socket: Arc<TcpStream>,
     /// Set by the connection's thread while it waits for a request.
     idle: Arc<AtomicBool>,
 }
@@ -48,9 +50,9 @@ pub struct Membership {
 }
 
 impl Live {
-    /// Adds a connection. Costs one `dup()` of its descriptor.
-    pub fn join(self: &Arc<Self>, socket: &TcpStream) -> std::io::Result<Membership> {
-        let socket = socket.try_clone()?;
+    /// Adds a connection.
+    pub fn join(self: &Arc<Self>, socket: &Arc<TcpStream>) -> Membership {
+        let socket = Arc::clone(socket);
         let idle = Arc::new(AtomicBool::new(true));
         let mut registry = self.lock();
         let id = registry.next_id;
@@ -62,11 +64,11 @@ impl Live {
                 idle: Arc::clone(&idle),
             },
         );
-        Ok(Membership {
+        Membership {
             live: Arc::clone(self),
             id,
             idle,
-        })
+        }
     }
 
     /// How many connections are live.
