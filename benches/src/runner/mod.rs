@@ -186,63 +186,80 @@ fn run(args: BenchArgs) -> Result<bool, String> {
             continue;
         }
         let phase_started = Instant::now();
-        let mut server = match PhaseServer::start(&ws.binary(phase), cpus.server.clone(), &[]) {
-            Ok(s) => s,
-            Err(why) => {
-                all_ok = false;
-                push_failed(
-                    &mut results,
-                    &phase.name,
-                    &format!("failed to start: {why}"),
+        // The idle-memory test gets a server of its own, fresh: its "RSS with no
+        // connections" baseline must not include what loads left behind (grown slabs,
+        // allocator caches, the 10,000-connection run's buffers), and the loads must not
+        // run beside what it leaves behind (phase 1's 10,000 threads idling out).
+        let groups = [
+            scenarios
+                .iter()
+                .filter(|s| s.kind != Kind::Load)
+                .collect::<Vec<_>>(),
+            scenarios
+                .iter()
+                .filter(|s| s.kind == Kind::Load)
+                .collect::<Vec<_>>(),
+        ];
+        let mut phase_check: Option<server::StopCheck> = None;
+        for group in groups.iter().filter(|g| !g.is_empty()) {
+            let mut server = match PhaseServer::start(&ws.binary(phase), cpus.server.clone(), &[]) {
+                Ok(s) => s,
+                Err(why) => {
+                    all_ok = false;
+                    push_failed(
+                        &mut results,
+                        &phase.name,
+                        &format!("failed to start: {why}"),
+                        &bar,
+                    );
+                    break;
+                }
+            };
+            for s in group {
+                bar.set_message(format!("{} / {}", phase.name, s.id));
+                let scenario_started = Instant::now();
+                let row = measure::run(&mut server, &phase.name, s, threads, &cpus);
+                let note = row
+                    .error
+                    .as_ref()
+                    .map_or(String::new(), |e| format!(" ({e})"));
+                say(
                     &bar,
+                    format!(
+                        "{} / {}: {:.1?}{note}",
+                        phase.name,
+                        s.id,
+                        scenario_started.elapsed()
+                    ),
                 );
-                continue;
+                if args.quick && row.report.as_ref().is_none_or(|r| r.outcomes.ok == 0) {
+                    all_ok = false;
+                }
+                results.rows.push(row);
+                bar.inc(1);
             }
-        };
-        // The idle-memory test runs first, while the server is fresh: its "RSS with
-        // no connections" baseline must not include what earlier loads left behind
-        // (grown slabs, allocator caches, the 10,000-connection run's buffers).
-        let run_order = scenarios
-            .iter()
-            .filter(|s| s.kind != Kind::Load)
-            .chain(scenarios.iter().filter(|s| s.kind == Kind::Load));
-        for s in run_order {
-            bar.set_message(format!("{} / {}", phase.name, s.id));
-            let scenario_started = Instant::now();
-            let row = measure::run(&mut server, &phase.name, s, threads, &cpus);
-            let note = row
-                .error
-                .as_ref()
-                .map_or(String::new(), |e| format!(" ({e})"));
-            say(
-                &bar,
-                format!(
-                    "{} / {}: {:.1?}{note}",
-                    phase.name,
-                    s.id,
-                    scenario_started.elapsed()
-                ),
-            );
-            if args.quick && row.report.as_ref().is_none_or(|r| r.outcomes.ok == 0) {
-                all_ok = false;
+            let check = if server.exited() {
+                server::StopCheck {
+                    exit_code: None,
+                    accepted: None,
+                    stored_lines: None,
+                    ok: false,
+                    problem: Some(format!("crashed: {}", server.stderr_tail())),
+                }
+            } else {
+                server.stop()
+            };
+            all_ok &= check.ok;
+            // The phase's verdict is its first failed check, else its last check.
+            if phase_check.as_ref().is_none_or(|c| c.ok) {
+                phase_check = Some(check);
             }
-            results.rows.push(row);
-            bar.inc(1);
         }
-        let check = if server.exited() {
-            server::StopCheck {
-                exit_code: None,
-                accepted: None,
-                stored_lines: None,
-                ok: false,
-                problem: Some(format!("crashed: {}", server.stderr_tail())),
-            }
-        } else {
-            server.stop()
+        let Some(check) = phase_check else {
+            continue; // failed to start: already recorded
         };
         let total = phase_started.elapsed();
         say(&bar, format!("{}: {total:.1?} in all", phase.name));
-        all_ok &= check.ok;
         results.stops.push((phase.name.clone(), check));
     }
     bar.finish_and_clear();
