@@ -63,6 +63,7 @@ impl<T: Send + 'static> ThreadPool<T> {
         Ok(pool)
     }
 
+    // ANCHOR: try_submit
     /// Queues a job, or hands it back when the queue is full.
     pub fn try_submit(&self, job: T) -> Result<(), T> {
         let mut state = self.queue.lock();
@@ -74,6 +75,7 @@ impl<T: Send + 'static> ThreadPool<T> {
         self.queue.job_ready.notify_one();
         Ok(())
     }
+    // ANCHOR_END: try_submit
 
     /// Jobs waiting for a worker.
     pub fn queued(&self) -> usize {
@@ -87,6 +89,7 @@ impl<T: Send + 'static> ThreadPool<T> {
 }
 
 impl<T> Queue<T> {
+    // ANCHOR: run_worker
     /// A worker's life: take a job, run it, repeat; exit once the pool is closed and empty.
     fn run_worker(&self, work: &dyn Fn(T)) {
         loop {
@@ -109,6 +112,7 @@ impl<T> Queue<T> {
             work(job);
         }
     }
+    // ANCHOR_END: run_worker
 
     fn lock(&self) -> MutexGuard<'_, QueueState<T>> {
         // Pushing and popping cannot leave the queue half-updated, so a lock poisoned by a

@@ -39,6 +39,7 @@ use crate::{HttpError, Limits, RequestHead, Response};
 
 mod answer;
 
+// ANCHOR: handler
 /// What the server does with requests. `Conn` knows nothing of routes: it parses and frames,
 /// the handler decides. One handler is shared by all connections of a server (`&self`).
 pub trait Handler {
@@ -62,6 +63,7 @@ pub trait Handler {
     /// Called with the number of bytes read (`on_read`) and written (`on_written`).
     fn on_bytes(&self, _read: u64, _written: u64) {}
 }
+// ANCHOR_END: handler
 
 /// Output capacity an idle connection may keep: enough for a typical response, so a busy
 /// keep-alive connection does not reallocate per response, small enough that 10,000 idle
@@ -91,6 +93,7 @@ struct ChunkedBody {
     raw_consumed: usize,
 }
 
+// ANCHOR: conn_state
 /// One connection's protocol state. See the module documentation for the loop's contract.
 pub struct Conn {
     /// Received bytes not yet answered: the start of an incomplete request, or requests held
@@ -126,6 +129,7 @@ pub struct Conn {
     /// Close now, even with output pending (idle or write-stall deadline).
     done: bool,
 }
+// ANCHOR_END: conn_state
 
 impl Conn {
     /// A new connection accepted at `now`; its idle deadline (from the server's `limits`)
@@ -150,6 +154,7 @@ impl Conn {
         }
     }
 
+    // ANCHOR: on_read
     /// Bytes read from the socket. Answers every complete request in them (and in what was
     /// buffered before), stopping early while output is above the high-water mark.
     pub fn on_read<H: Handler>(&mut self, input: &[u8], now: Instant, handler: &H) {
@@ -172,6 +177,7 @@ impl Conn {
             self.resume(now, handler);
         }
     }
+    // ANCHOR_END: on_read
 
     /// The peer closed its sending side. A request in progress is abandoned; the connection
     /// finishes writing what it owes and is then done.
@@ -219,6 +225,7 @@ impl Conn {
         }
     }
 
+    // ANCHOR: wants_read
     /// Should the loop read from this socket? `false` while output is above the high-water
     /// mark (backpressure: a client that does not read gets no more answers queued) and
     /// once the connection is closing.
@@ -230,7 +237,9 @@ impl Conn {
     pub fn wants_write(&self) -> bool {
         !self.done && !self.output().is_empty()
     }
+    // ANCHOR_END: wants_read
 
+    // ANCHOR: deadline
     /// The next instant at which [`Conn::on_deadline`] must be called: the header deadline
     /// while a request is being read, the idle deadline while waiting for one, the
     /// write-stall deadline while output is pending. `None` once done.
@@ -267,6 +276,7 @@ impl Conn {
             self.done = true;
         }
     }
+    // ANCHOR_END: deadline
 
     /// No request in progress and no output pending.
     pub fn is_idle(&self) -> bool {

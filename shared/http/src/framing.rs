@@ -132,6 +132,7 @@ impl FieldChecks {
             return Err(e);
         }
 
+        // ANCHOR: framing
         // RFC 9112 section 3.2: 400 for an HTTP/1.1 request without Host, and for any
         // request with more than one (which one would a virtual-host router pick?).
         if self.hosts > 1 || (version == Version::Http11 && self.hosts == 0) {
@@ -147,6 +148,7 @@ impl FieldChecks {
             }
             (None, false) => Framing::None,
         };
+        // ANCHOR_END: framing
 
         let keep_alive = match version {
             Version::Http11 => !self.close,

@@ -23,10 +23,12 @@ use socket2::{Domain, Socket, Type};
 
 use crate::{init_tracing, Config, Phase, Service, Shutdown};
 
+// ANCHOR: listen_backlog
 /// The accept queue length asked of the kernel. std's `TcpListener::bind` asks for 128,
 /// which a burst of thousands of connects overflows (the kernel then drops SYNs and clients
 /// retry after a second). Linux caps it at `net.core.somaxconn` (4096 by default since 5.4).
 pub const LISTEN_BACKLOG: i32 = 1024;
+// ANCHOR_END: listen_backlog
 
 /// Everything a phase needs to serve: handed to the `serve` closure of [`main_with`].
 #[derive(Debug)]
@@ -110,6 +112,7 @@ fn run(
     finished.map_err(|e| format!("cannot write the event log: {}", describe(&e)))
 }
 
+// ANCHOR: bind
 /// Binds `addr` with `SO_REUSEADDR` (a restarted server can bind while old connections sit
 /// in TIME_WAIT) and a [`LISTEN_BACKLOG`]-long accept queue.
 pub fn bind(addr: SocketAddr) -> io::Result<TcpListener> {
@@ -120,6 +123,7 @@ pub fn bind(addr: SocketAddr) -> io::Result<TcpListener> {
     socket.listen(LISTEN_BACKLOG)?;
     Ok(socket.into())
 }
+// ANCHOR_END: bind
 
 /// An I/O error as a person reads it: `Permission denied`, without std's `(os error 13)`.
 pub fn describe(e: &io::Error) -> String {
