@@ -89,6 +89,7 @@ pub fn serve(server: Server) -> io::Result<()> {
         Some(n) => n,
         None => std::thread::available_parallelism().map_or(1, NonZeroUsize::get),
     };
+    // ANCHOR: runtime
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(threads)
         .thread_name("p5-worker")
@@ -105,6 +106,7 @@ pub fn serve(server: Server) -> io::Result<()> {
         // made no measurable difference.
         .event_interval(256)
         .build()?;
+    // ANCHOR_END: runtime
 
     // Tokio's listener registers the socket with the runtime's reactor, which expects a
     // non-blocking descriptor; `from_std` must run inside the runtime, hence in `block_on`.
