@@ -16,7 +16,6 @@ use std::fs::File;
 use std::io::{self, ErrorKind, Read, Write};
 use std::net::TcpListener;
 use std::os::unix::net::UnixStream;
-use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -332,9 +331,7 @@ impl Reactor {
                 match sys::net::accept(listener) {
                     Ok(stream) => {
                         // Counted like a `--max-conns` rejection: a connection, shed.
-                        let stats = self.service.stats();
-                        stats.connections_total.fetch_add(1, Relaxed);
-                        stats.connection_shed();
+                        self.service.stats().connection_refused();
                         reject(stream, &self.service, &mut self.scratch);
                         shed += 1;
                     }

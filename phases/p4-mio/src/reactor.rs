@@ -15,7 +15,6 @@
 
 use std::fs::File;
 use std::io::{self, ErrorKind, Read, Write};
-use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -362,9 +361,7 @@ impl Reactor {
                     Ok((stream, _peer)) => {
                         self.accepted += 1;
                         // Counted like a `--max-conns` rejection: a connection, shed.
-                        let stats = self.service.stats();
-                        stats.connections_total.fetch_add(1, Relaxed);
-                        stats.connection_shed();
+                        self.service.stats().connection_refused();
                         reject(stream, &self.service, &mut self.scratch);
                         shed += 1;
                     }

@@ -106,8 +106,7 @@ impl Service {
         if admitted {
             Some(ConnectionGuard::admitted(Arc::clone(&self.stats)))
         } else {
-            self.stats.connections_total.fetch_add(1, Relaxed);
-            self.stats.connection_shed();
+            self.stats.connection_refused();
             None
         }
     }

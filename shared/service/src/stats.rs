@@ -90,6 +90,14 @@ impl Stats {
         self.responses_5xx.fetch_add(1, Relaxed);
     }
 
+    /// Counts a connection accepted from the kernel and turned away with `503` before it was
+    /// ever admitted (no [`crate::ConnectionGuard`] counted it): `--max-conns`, or a reactor
+    /// out of descriptors answering from its reserve.
+    pub fn connection_refused(&self) {
+        self.connections_total.fetch_add(1, Relaxed);
+        self.connection_shed();
+    }
+
     /// Milliseconds since the service started.
     pub fn uptime_ms(&self) -> u64 {
         self.started.elapsed().as_millis() as u64
