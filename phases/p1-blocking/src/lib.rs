@@ -173,7 +173,7 @@ pub fn accept_failed(e: &io::Error) {
         // EMFILE / ENFILE: out of file descriptors. The pending connection stays in the
         // backlog, so retrying at once would spin at 100% CPU. Back off briefly; the
         // connections that close meanwhile give descriptors back.
-        Some(code) if code == libc_emfile() || code == libc_enfile() => {
+        Some(EMFILE | ENFILE) => {
             // Say it once a second, not a hundred times.
             static LAST_WARNING: std::sync::Mutex<Option<std::time::Instant>> =
                 std::sync::Mutex::new(None);
@@ -192,12 +192,8 @@ pub fn accept_failed(e: &io::Error) {
 
 // The two errno values, without a libc dependency for this phase: they are the same on
 // Linux, macOS and the BSDs.
-const fn libc_emfile() -> i32 {
-    24
-}
-const fn libc_enfile() -> i32 {
-    23
-}
+const EMFILE: i32 = 24;
+const ENFILE: i32 = 23;
 
 /// Answers `503` on a connection the server will not serve (`--max-conns`) and closes it.
 ///
