@@ -15,6 +15,7 @@ use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::time::Duration;
 
+use super::Events;
 use crate::poll::{Event, Interest, Token};
 
 /// The OS event as the kernel writes it.
@@ -23,11 +24,6 @@ pub type RawEvent = libc::epoll_event;
 /// An epoll instance. Closing it (dropping the `OwnedFd`) removes every registration.
 pub struct Selector {
     ep: OwnedFd,
-}
-
-/// The buffer `epoll_wait` fills.
-pub struct Events {
-    list: Vec<RawEvent>,
 }
 
 impl Selector {
@@ -132,25 +128,6 @@ fn timeout_ms(timeout: Option<Duration>) -> libc::c_int {
             let ms = d.as_nanos().div_ceil(1_000_000);
             ms.min(libc::c_int::MAX as u128) as libc::c_int
         }
-    }
-}
-
-impl Events {
-    /// A buffer for up to `capacity` events per wait.
-    pub fn with_capacity(capacity: usize) -> Events {
-        Events {
-            list: Vec::with_capacity(capacity.max(1)),
-        }
-    }
-
-    /// The raw events of the last wait.
-    pub fn iter(&self) -> impl Iterator<Item = &RawEvent> + '_ {
-        self.list.iter()
-    }
-
-    /// No events.
-    pub fn is_empty(&self) -> bool {
-        self.list.is_empty()
     }
 }
 

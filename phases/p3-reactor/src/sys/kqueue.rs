@@ -23,6 +23,7 @@ use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::time::Duration;
 
+use super::Events;
 use crate::poll::{Event, Interest, Token};
 
 /// The OS event as the kernel writes it (also the type of a change).
@@ -36,11 +37,6 @@ pub struct Selector {
     /// `Registry` methods take `&self` (as in mio) and the reactor runs on one thread.
     // NB: this makes our `Registry` `!Sync`; mio's is `Sync`, shareable between threads.
     changes: RefCell<Vec<RawEvent>>,
-}
-
-/// The buffer `kevent` fills.
-pub struct Events {
-    list: Vec<RawEvent>,
 }
 
 /// Builds one `struct kevent`. A macro, not a function, because the field types differ
@@ -199,25 +195,6 @@ impl Selector {
 /// `data` is an `intptr_t` on macOS and an `int64_t` on the BSDs; errno values fit either.
 fn error_code(ev: &RawEvent) -> i32 {
     ev.data as i32
-}
-
-impl Events {
-    /// A buffer for up to `capacity` events per wait.
-    pub fn with_capacity(capacity: usize) -> Events {
-        Events {
-            list: Vec::with_capacity(capacity.max(1)),
-        }
-    }
-
-    /// The raw events of the last wait.
-    pub fn iter(&self) -> impl Iterator<Item = &RawEvent> + '_ {
-        self.list.iter()
-    }
-
-    /// No events.
-    pub fn is_empty(&self) -> bool {
-        self.list.is_empty()
-    }
 }
 
 /// Decodes one kevent. The flag logic follows mio's `sys/unix/selector/kqueue.rs`. Unlike

@@ -1,8 +1,9 @@
 //! The OS layer: one file per kernel event queue, chosen at compile time.
 //!
-//! Each backend exports the same four things, so [`crate::poll`] never says which OS it runs
-//! on: `Selector` (the queue: new, select, register, reregister, deregister), `Events` (the
-//! buffer the kernel fills), and `decode` (one OS event into a portable [`crate::poll::Event`]).
+//! Each backend exports the same three things, so [`crate::poll`] never says which OS it runs
+//! on: `Selector` (the queue: new, select, register, reregister, deregister), `RawEvent` (the
+//! kernel's event format, kept in the one [`Events`] buffer defined here), and `decode` (one
+//! OS event into a portable [`crate::poll::Event`]).
 //! [`net`] holds the one socket call whose flavour differs by OS: `accept`.
 
 /// Calls a libc function that reports failure as `-1` with `errno`, and turns that into an
@@ -27,7 +28,9 @@ macro_rules! syscall {
 #[cfg(any(target_os = "linux", target_os = "android"))]
 mod epoll;
 #[cfg(any(target_os = "linux", target_os = "android"))]
-pub use epoll::{decode, Events, Selector};
+use epoll::RawEvent;
+#[cfg(any(target_os = "linux", target_os = "android"))]
+pub use epoll::{decode, Selector};
 
 #[cfg(any(
     target_os = "macos",
@@ -46,7 +49,16 @@ mod kqueue;
     target_os = "netbsd",
     target_os = "dragonfly"
 ))]
-pub use kqueue::{decode, Events, Selector};
+use kqueue::RawEvent;
+#[cfg(any(
+    target_os = "macos",
+    target_os = "ios",
+    target_os = "freebsd",
+    target_os = "openbsd",
+    target_os = "netbsd",
+    target_os = "dragonfly"
+))]
+pub use kqueue::{decode, Selector};
 
 #[cfg(not(any(
     target_os = "linux",
@@ -64,3 +76,29 @@ compile_error!(
 );
 
 pub mod net;
+
+/// The buffer the kernel fills on each wait, in the backend's own format (`epoll_event` or
+/// `kevent`); [`decode`] turns one entry into a portable event. Defined here, once: only
+/// the backends' `select` writes into it (fields of this module are visible to them).
+pub struct Events {
+    list: Vec<RawEvent>,
+}
+
+impl Events {
+    /// A buffer for up to `capacity` events per wait.
+    pub fn with_capacity(capacity: usize) -> Events {
+        Events {
+            list: Vec::with_capacity(capacity.max(1)),
+        }
+    }
+
+    /// The raw events of the last wait.
+    pub fn iter(&self) -> impl Iterator<Item = &RawEvent> + '_ {
+        self.list.iter()
+    }
+
+    /// No events.
+    pub fn is_empty(&self) -> bool {
+        self.list.is_empty()
+    }
+}
