@@ -43,15 +43,24 @@ pub struct BenchArgs {
 #[derive(Debug, Subcommand)]
 pub enum BenchCommand {
     /// Start one phase, load it with loadgen, print the summary, stop it (`just load`).
+    ///
+    /// e.g. `bench load p5-tokio -c 1000 --path /health --server-args "--threads 1" -- -d 5s`
     Load {
         /// Phase package name, e.g. p1-blocking.
         phase: String,
+        /// Connections (also accepted as `-c N`).
+        #[arg(value_name = "CONNS")]
+        conns: Option<usize>,
         /// Connections.
-        #[arg(short = 'c', long, default_value_t = 100)]
-        connections: usize,
-        /// Path to load; POST with a ~100-byte event for /ingest, GET otherwise.
+        #[arg(short = 'c', long, conflicts_with = "conns")]
+        connections: Option<usize>,
+        /// Path to load: /ingest is a POST of the standard ~100-byte event; /health and
+        /// /stats are GETs.
         #[arg(long, default_value = "/ingest")]
         path: String,
+        /// Flags for the phase server, in one string (e.g. "--threads 1 --idle-timeout 5s").
+        #[arg(long, allow_hyphen_values = true, default_value = "")]
+        server_args: String,
         /// Further loadgen flags, after `--` (e.g. -- -d 30s --pipeline 8).
         #[arg(last = true)]
         loadgen_args: Vec<String>,

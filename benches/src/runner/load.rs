@@ -7,26 +7,47 @@ use super::server::PhaseServer;
 use super::{phases, sampler, scenarios, CpuPlan};
 use crate::loadgen::{self, cli::LoadgenArgs};
 
+/// What `bench load` was asked to do.
+pub struct Load<'a> {
+    /// Phase package name.
+    pub phase: &'a str,
+    /// Keep-alive connections.
+    pub connections: usize,
+    /// `/ingest` (a POST of the standard event) or a GET path such as `/health`.
+    pub path: &'a str,
+    /// Flags for the phase server.
+    pub server_args: Vec<String>,
+    /// Flags for loadgen.
+    pub loadgen_args: &'a [String],
+}
+
 /// `bench load PHASE`: one phase, one loadgen run, a summary, a clean stop.
-pub fn load_one(
-    ws: &phases::Workspace,
-    cpus: &CpuPlan,
-    name: &str,
-    connections: usize,
-    path: &str,
-    extra: &[String],
-) -> Result<bool, String> {
-    let phase = ws
-        .phases
-        .iter()
-        .find(|p| p.name == name)
-        .ok_or_else(|| format!("unknown phase {name:?}"))?;
+pub fn load_one(ws: &phases::Workspace, cpus: &CpuPlan, load: &Load) -> Result<bool, String> {
+    let name = load.phase;
+    let phase = ws.phases.iter().find(|p| p.name == name).ok_or_else(|| {
+        format!(
+            "unknown phase {name:?}; phases: {}",
+            ws.phases
+                .iter()
+                .map(|p| p.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+    })?;
+    if !load.path.starts_with('/') {
+        return Err(format!("--path {:?} must start with /", load.path));
+    }
     if let Some((_, why)) = phases::build(ws, std::slice::from_ref(phase)).first() {
         return Err(why.clone());
     }
-    let server = PhaseServer::start(&ws.binary(phase), cpus.server.clone(), &[])?;
+    let server = PhaseServer::start(&ws.binary(phase), cpus.server.clone(), &load.server_args)?;
+    let (path, extra) = (load.path, load.loadgen_args);
     let url = format!("http://{}{path}", server.addr);
-    let mut argv = vec!["loadgen".to_string(), "-c".into(), connections.to_string()];
+    let mut argv = vec![
+        "loadgen".to_string(),
+        "-c".into(),
+        load.connections.to_string(),
+    ];
     if path == "/ingest" && !extra.iter().any(|a| a == "-b" || a.starts_with("--body")) {
         argv.extend([
             "-b".into(),

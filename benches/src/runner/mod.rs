@@ -123,12 +123,21 @@ fn run(args: BenchArgs) -> Result<bool, String> {
     let cpus = cpu_plan(args.no_pin);
     if let Some(BenchCommand::Load {
         phase,
+        conns,
         connections,
         path,
+        server_args,
         loadgen_args,
     }) = &args.command
     {
-        return load::load_one(&ws, &cpus, phase, *connections, path, loadgen_args);
+        let load = load::Load {
+            phase,
+            connections: conns.or(*connections).unwrap_or(100),
+            path,
+            server_args: server_args.split_whitespace().map(String::from).collect(),
+            loadgen_args,
+        };
+        return load::load_one(&ws, &cpus, &load);
     }
     if let Some(unknown) = args
         .phases

@@ -266,7 +266,11 @@ mod tests {
         assert_eq!(decode("5 ;a\r\nhello\r\n0\r\n\r\n").unwrap(), b"hello");
         assert_eq!(decode("5\t ; a=b\r\nhello\r\n0\r\n\r\n").unwrap(), b"hello");
         for bad in ["5 \r\nhello\r\n0\r\n\r\n", "5\t\r\nhello\r\n0\r\n\r\n"] {
-            assert_eq!(decode(bad), Err(HttpError::CHUNK_SIZE_WHITESPACE), "{bad:?}");
+            assert_eq!(
+                decode(bad),
+                Err(HttpError::CHUNK_SIZE_WHITESPACE),
+                "{bad:?}"
+            );
         }
         assert_eq!(
             decode("5 x\r\nhello\r\n0\r\n\r\n"),
