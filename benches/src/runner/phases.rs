@@ -1,7 +1,7 @@
 //! Finding the phases and building them, without a hard-coded list.
 //!
 //! A phase is any workspace member whose manifest sits in `phases/<dir>/`; its
-//! binary is the package's `bin` target. Adding `phases/p6-io-uring` to the
+//! binary is the package's `bin` target. Adding a crate under `phases/` to the
 //! workspace is enough for the bench to pick it up.
 
 use std::path::{Path, PathBuf};
