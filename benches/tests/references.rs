@@ -129,7 +129,7 @@ fn check_tree(root: &Path, files: &[String]) -> Vec<String> {
                 }
             }
             for title in quoted_chapters(line) {
-                if !titles.iter().any(|t| *t == title) {
+                if !titles.contains(&title) {
                     problems.push(format!(
                         "{at}: quotes the book's chapter \"{title}\", which SUMMARY.md does not have"
                     ));
