@@ -38,7 +38,7 @@
 //! curl -i -d '{"name":"cpu.load","value":0.93}' http://127.0.0.1:8080/ingest
 //! strace -f -e trace=epoll_wait,accept4,read,write -p $(pgrep p3-reactor)   # watch it react
 //! just load p3-reactor 1000
-//! phases/p3-reactor/scripts/measure.sh                   # wrk: /health and /ingest, 100 and 1,000 conns
+//! scripts/measure.sh                                     # wrk: /health and /ingest, 100 and 1,000 conns
 //! cargo run --release -p p3-reactor --example idle_rss   # RSS per idle connection (5,000 of them)
 //! ```
 //!

@@ -50,7 +50,7 @@
 //! ss -ltnp 'sport = :8080'                     # one listening socket per reactor (Linux)
 //! top -H -p $(pgrep p4-mio)                    # the reactor-N threads share the load
 //! just load p4-mio 1000
-//! phases/p3-reactor/scripts/measure.sh target/release/p4-mio    # wrk, as for phase 3
+//! scripts/measure.sh target/release/p4-mio    # wrk, as for phase 3
 //! cargo run --release -p p3-reactor --example idle_rss -- target/release/p4-mio
 //! ```
 //!
