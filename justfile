@@ -29,6 +29,10 @@ bench *ARGS:
 load PHASE CONNS="100" *ARGS:
     cargo run --release -p bench --bin bench -- load "$@"
 
+# What one idle keep-alive connection costs PHASE in memory: `just idle p3-reactor 5000` (Linux).
+idle PHASE CONNS="5000" *ARGS:
+    cargo run --release -p bench --bin bench -- idle "$@"
+
 # Check a server you started against SPEC (the checks that must start their own server are listed as skipped).
 conformance ADDR *ARGS:
     cargo run --release -p conformance -- --addr "$@"

@@ -65,4 +65,19 @@ pub enum BenchCommand {
         #[arg(last = true)]
         loadgen_args: Vec<String>,
     },
+    /// Start one phase, open idle keep-alive connections, print what each costs the server
+    /// in resident memory (`just idle`). Needs /proc (Linux).
+    ///
+    /// e.g. `bench idle p3-reactor 5000`
+    Idle {
+        /// Phase package name, e.g. p3-reactor.
+        phase: String,
+        /// Idle connections to open.
+        #[arg(value_name = "CONNS", default_value_t = 5_000)]
+        connections: usize,
+        /// Flags for the phase server, in one string. The server always gets
+        /// `--idle-timeout 600s --max-conns 100000` first, so the connections stay.
+        #[arg(long, allow_hyphen_values = true, default_value = "")]
+        server_args: String,
+    },
 }

@@ -1,5 +1,6 @@
-//! `bench load PHASE`: one phase, one loadgen run with any loadgen flags, a
-//! summary with the server's CPU and memory, and the stored == accepted check.
+//! One phase at a time: `bench load PHASE`, one loadgen run with any loadgen flags, a
+//! summary with the server's CPU and memory, and the stored == accepted check; and
+//! `bench idle PHASE`, the idle-memory test of the full bench on its own.
 
 use clap::Parser as _;
 
@@ -21,10 +22,9 @@ pub struct Load<'a> {
     pub loadgen_args: &'a [String],
 }
 
-/// `bench load PHASE`: one phase, one loadgen run, a summary, a clean stop.
-pub fn load_one(ws: &phases::Workspace, cpus: &CpuPlan, load: &Load) -> Result<bool, String> {
-    let name = load.phase;
-    let phase = ws.phases.iter().find(|p| p.name == name).ok_or_else(|| {
+/// The phase called `name`, or an error that lists the phases there are.
+fn find<'a>(ws: &'a phases::Workspace, name: &str) -> Result<&'a phases::Phase, String> {
+    ws.phases.iter().find(|p| p.name == name).ok_or_else(|| {
         format!(
             "unknown phase {name:?}; phases: {}",
             ws.phases
@@ -33,7 +33,60 @@ pub fn load_one(ws: &phases::Workspace, cpus: &CpuPlan, load: &Load) -> Result<b
                 .collect::<Vec<_>>()
                 .join(", ")
         )
-    })?;
+    })
+}
+
+/// `bench idle PHASE N`: the memory one idle keep-alive connection costs the server, as
+/// the full bench's idle test measures it (the one meter for the bench, the book and the
+/// phases' chapters).
+pub fn idle_one(
+    ws: &phases::Workspace,
+    cpus: &CpuPlan,
+    name: &str,
+    connections: usize,
+    server_args: &[String],
+) -> Result<bool, String> {
+    let phase = find(ws, name)?;
+    if !sampler::supported() {
+        return Err(format!(
+            "bench idle reads the server's RSS from /proc: {}",
+            sampler::availability()
+        ));
+    }
+    if let Some((_, why)) = phases::build(ws, std::slice::from_ref(phase)).first() {
+        return Err(why.clone());
+    }
+    let mut args: Vec<String> = ["--idle-timeout", "600s", "--max-conns", "100000"]
+        .map(String::from)
+        .to_vec();
+    args.extend(server_args.iter().cloned());
+    let server = PhaseServer::start(&ws.binary(phase), cpus.server.clone(), &args)?;
+    eprintln!(
+        "{name} on {}; opening {connections} idle connections...",
+        server.addr
+    );
+    let (idle, report) = super::idle::open(server.addr, server.pid(), connections);
+    let kib = |b: Option<u64>| b.map_or("?".into(), |b| format!("{} KiB", b / 1024));
+    println!("server: {name} (pid {})", server.pid());
+    println!("connections: {}", report.summary());
+    println!("RSS with no idle connections: {}", kib(report.rss_before));
+    println!("RSS with {} open: {}", report.open(), kib(report.rss_after));
+    match report.bytes_per_conn {
+        Some(b) => println!("per idle connection: {b:.0} bytes"),
+        None => println!("per idle connection: not measured (no connection stayed open)"),
+    }
+    drop(idle);
+    let check = server.stop();
+    if let Some(p) = &check.problem {
+        println!("stop check FAILED: {p}");
+    }
+    Ok(check.ok && report.bytes_per_conn.is_some())
+}
+
+/// `bench load PHASE`: one phase, one loadgen run, a summary, a clean stop.
+pub fn load_one(ws: &phases::Workspace, cpus: &CpuPlan, load: &Load) -> Result<bool, String> {
+    let name = load.phase;
+    let phase = find(ws, name)?;
     if !load.path.starts_with('/') {
         return Err(format!("--path {:?} must start with /", load.path));
     }
