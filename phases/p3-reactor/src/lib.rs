@@ -25,8 +25,8 @@
 //! ## What it leaves out on purpose
 //!
 //! More than one core: `--threads` is ignored, one thread runs everything (phase 4 runs a
-//! reactor per core). Any portability beyond epoll and kqueue (phase 4's mio adds Windows).
-//! And any blocking work on the loop: a handler that blocked (a slow disk, a lock, a
+//! reactor per core). Any system without epoll or kqueue: this crate, and phase 4 which
+//! reuses its slab and timers, are Unix only (Linux, macOS, the BSDs). And any blocking work on the loop: a handler that blocked (a slow disk, a lock, a
 //! `sleep`) would stall every connection at once. That is why the event log has its own
 //! writer thread.
 //!
@@ -51,8 +51,9 @@
 //! - [`poll`]: `Poll`, `Registry`, `Token`, `Interest`, `Events`: mio's vocabulary, so that
 //!   phase 4 is a small diff.
 //! - [`sys`]: the system calls. `sys/epoll.rs` (Linux) and `sys/kqueue.rs` (macOS, BSD),
-//!   picked by `cfg`; `sys/net.rs`, `accept4` where it exists.
-//! - [`reactor`]: the event loop: accept, dispatch events, expire timers, shut down.
+//!   picked by one `cfg` list in `sys/mod.rs`; `sys/net.rs`, `accept4` where it exists.
+//! - [`reactor`]: the event loop: dispatch events, expire timers, shut down. Its accept
+//!   path (admission, the `503`, the EMFILE reserve) is in `reactor/accept.rs`.
 //! - [`connection`]: one connection's readiness handling: read, write, backpressure.
 //! - [`slab`]: connections indexed by token, with generations.
 //! - [`timers`]: the deadline heap with lazy deletion.
