@@ -18,7 +18,7 @@
 mod accept;
 
 use std::fs::File;
-use std::io::{self, ErrorKind};
+use std::io::{self, ErrorKind, Write};
 use std::net::TcpListener;
 use std::os::unix::net::UnixStream;
 use std::sync::Arc;
@@ -53,7 +53,7 @@ pub struct Reactor {
     poll: Poll,
     /// `None` once shutdown began: dropping the listener makes new connects fail at once.
     listener: Option<TcpListener>,
-    /// Readable once shutdown is triggered (SIGINT/SIGTERM): see [`Shutdown::subscribe`].
+    /// The read end of the shutdown self-pipe: readable once shutdown is triggered.
     shutdown_pipe: UnixStream,
     shutdown: Shutdown,
     service: Arc<Service>,
@@ -82,9 +82,20 @@ impl Reactor {
         let poll = Poll::new()?;
         poll.registry()
             .register(&listener, LISTENER, Interest::READABLE)?;
-        let shutdown_pipe = shutdown.subscribe()?;
+        // The self-pipe (a Unix socket pair): the shutdown callback, on the signal thread,
+        // writes one byte; the read end is a descriptor like any socket, so `poll` reports
+        // it. The byte stays until read, so a trigger before the first `poll` is not lost.
+        let (shutdown_pipe, wake) = UnixStream::pair()?;
+        shutdown_pipe.set_nonblocking(true)?;
+        // A full pipe must never block the signal thread; one byte is all it ever carries.
+        wake.set_nonblocking(true)?;
         poll.registry()
             .register(&shutdown_pipe, SHUTDOWN, Interest::READABLE)?;
+        shutdown.on_trigger(move || {
+            if let Err(e) = (&wake).write(&[1]) {
+                warn!("cannot wake the reactor for shutdown: {e}");
+            }
+        });
         Ok(Reactor {
             poll,
             listener: Some(listener),

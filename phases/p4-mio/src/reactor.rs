@@ -87,9 +87,9 @@ impl Reactor {
         let poll = Poll::new()?;
         poll.registry()
             .register(&mut listener, LISTENER, Interest::READABLE)?;
-        // NB: phase 3 registered a self-pipe from `Shutdown::subscribe`. mio brings its own
-        // wake-up source (an eventfd on Linux, an `EVFILT_USER` event on kqueue), one per
-        // `Poll`; the shutdown callback, on the signal thread, pokes it.
+        // NB: phase 3 made a self-pipe. mio brings its own wake-up source (an eventfd on
+        // Linux, an `EVFILT_USER` event on kqueue), one per `Poll`; the shutdown callback, on
+        // the signal thread, pokes it.
         let waker = Waker::new(poll.registry(), SHUTDOWN)?;
         shutdown.on_trigger(move || {
             if let Err(e) = waker.wake() {

@@ -43,8 +43,8 @@
 //! - this file: the runtime, built by hand, and the accept loop.
 //! - [`connection`]: one connection as one task: read, write, deadline and shutdown in one
 //!   `select!`.
-//! - [`shutdown`]: signals and the server's `Shutdown` turned into one `CancellationToken`, and
-//!   the drain that waits for the connection tasks.
+//! - [`shutdown`]: the server's `Shutdown` turned into one `CancellationToken`, and the drain
+//!   that waits for the connection tasks.
 
 pub mod connection;
 pub mod shutdown;
@@ -114,7 +114,6 @@ pub fn serve(server: Server) -> io::Result<()> {
     runtime.block_on(async move {
         let listener = TcpListener::from_std(listener)?;
         let cancel = shutdown::cancellation_for(&shutdown);
-        tokio::spawn(shutdown::watch_signals(shutdown.clone()));
 
         let tracker = TaskTracker::new();
         accept_loop(listener, &service, &cancel, &tracker).await;
