@@ -222,7 +222,7 @@ impl Reactor {
     fn close(&mut self, token: Token) {
         if let Some(mut connection) = self.connections.remove(token.0) {
             // Closing a descriptor removes it from epoll and kqueue by itself; deregistering
-            // first keeps the poller's view exact (and drops kqueue changes still queued).
+            // first keeps the poller's view exact, and says so if it was not.
             if let Err(e) = self.poll.registry().deregister(connection.stream()) {
                 debug!(token = token.0, "deregister failed: {e}");
             }
