@@ -58,6 +58,9 @@
 //! - [`slab`]: connections indexed by token, with generations.
 //! - [`timers`]: the deadline heap with lazy deletion.
 
+// Every public item says what it is for: the documentation is part of the lesson.
+#![warn(missing_docs)]
+
 pub mod connection;
 pub mod poll;
 pub mod reactor;

@@ -73,6 +73,9 @@
 //!
 //! [mio]: https://docs.rs/mio
 
+// Every public item says what it is for: the documentation is part of the lesson.
+#![warn(missing_docs)]
+
 pub mod connection;
 pub mod listeners;
 pub mod reactor;

@@ -46,6 +46,9 @@
 //! - [`shutdown`]: the server's `Shutdown` turned into one `CancellationToken`, and the drain
 //!   that waits for the connection tasks.
 
+// Every public item says what it is for: the documentation is part of the lesson.
+#![warn(missing_docs)]
+
 pub mod connection;
 pub mod shutdown;
 

@@ -34,6 +34,9 @@
 //! HTTP/2, responses to upgrade requests, and request bodies streamed to the handler: a body
 //! is at most `--max-body` (1 MiB by default), so the handler gets it whole.
 
+// Every public item says what it is for: the documentation is part of the lesson.
+#![warn(missing_docs)]
+
 pub mod body;
 pub mod conn;
 pub mod error;

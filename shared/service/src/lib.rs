@@ -31,6 +31,9 @@
 //! Log rotation, per-request `fsync` and authentication: none of them changes how a server
 //! scales with connections, which is what the book is about.
 
+// Every public item says what it is for: the documentation is part of the lesson.
+#![warn(missing_docs)]
+
 pub mod event_log;
 pub mod events;
 pub mod host;
