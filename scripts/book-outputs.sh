@@ -69,8 +69,8 @@ if [[ ! -d /proc/self ]]; then
     exit 1
 fi
 
-# Every connection is a file descriptor, in the client and in the server (phase 1 holds two
-# per connection). The soft limit may be raised to the hard one without privileges.
+# Every connection is a file descriptor, in the client and in the server. The soft limit may
+# be raised to the hard one without privileges.
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 
 # ---------------------------------------------------------------------------------------------

@@ -42,7 +42,7 @@
 //! cargo run --release -p p3-reactor --example idle_rss   # RSS per idle connection (5,000 of them)
 //! ```
 //!
-//! The book's chapter "Phase 3: a reactor by hand" walks through these files in the order of
+//! The book's chapter "Phase 3: a reactor on epoll and kqueue" walks through these files in the order of
 //! the layout below.
 //!
 //! # Layout

@@ -57,7 +57,7 @@
 //! ```
 //!
 //! Stop it with Ctrl-C: each reactor logs `reactor stopped` with the connections it accepted.
-//! The book's chapter "Phase 4: mio and a reactor per core" walks through these files, after
+//! The book's chapter "Phase 4: the reactor on mio" walks through these files, after
 //! the generated diff of `reactor.rs` against phase 3's.
 //!
 //! # Layout

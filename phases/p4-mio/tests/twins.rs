@@ -81,7 +81,7 @@ fn book_diffs_match_the_code() {
         "phase 3 and phase 4 changed apart, or the book's diffs are stale:\n  {}\n\
          Make the same change in both phases if it belongs in both; then, after reading the \
          new diffs, rewrite them with\n  UPDATE_TWINS=1 cargo test -p p4-mio --test twins\n\
-         (or scripts/book-outputs.sh diff) and commit book/src/generated/p3-p4-*.diff.",
+         (or scripts/book-outputs.sh diff) and commit the rewritten files.",
         stale.join("\n  ")
     );
 }

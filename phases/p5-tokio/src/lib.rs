@@ -14,7 +14,8 @@
 //! - **Readiness.** `stream.readable().await` registers interest, parks the task, and wakes it
 //!   when epoll says so; phase 3 did this with `epoll_ctl` and a token.
 //! - **Timers.** One `tokio::time::Sleep` per connection, reset to `Conn::deadline()`; the
-//!   runtime keeps them in a hierarchical timer wheel, phase 3 in a `BTreeMap`.
+//!   runtime keeps them in a hierarchical timer wheel, phase 3 in a heap of its own
+//!   (`phases/p3-reactor/src/timers.rs`).
 //! - **All cores.** `--threads` worker threads, each with its own run queue, stealing work
 //!   when idle. Phase 4 needed `SO_REUSEPORT` and a reactor per core for the same.
 //! - **The price:** a heap-allocated task per connection, a waker per wake-up, atomic
@@ -36,7 +37,7 @@
 //! just load p5-tokio 1000
 //! ```
 //!
-//! The book's chapter "Phase 5: async/await on tokio" walks through these files.
+//! The book's chapter "Phase 5: tokio" walks through these files.
 //!
 //! # Layout
 //!
