@@ -10,10 +10,10 @@
 //!
 //! The loop sleeps in `poll` and, by design, nowhere else: sockets are non-blocking, and the
 //! disk is the event log writer thread's business. The one exception is that hand-off:
-//! `EventLog::append` puts a batch in a bounded queue, and blocks while that queue is full
-//! (the disk slower than the clients), stalling every connection of this loop until the
-//! writer makes room. Otherwise, whatever one connection does, the others wait only for the
-//! CPU time it takes.
+//! [`ingest_service::EventLog::append`] puts a batch in a bounded queue, and blocks while
+//! the queue is full (the disk slower than the clients), stalling every connection of this
+//! loop until the writer makes room. Otherwise, whatever one connection does, the others wait
+//! only for the CPU time it takes.
 
 mod accept;
 
