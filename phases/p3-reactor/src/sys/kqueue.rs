@@ -102,8 +102,8 @@ impl Selector {
         let flags = libc::EV_ADD | libc::EV_CLEAR | libc::EV_RECEIPT;
         let read = kevent!(fd, libc::EVFILT_READ, flags, token.0);
         let write = kevent!(fd, libc::EVFILT_WRITE, flags, token.0);
-        // EPIPE: macOS refuses a write filter on a socket whose peer has gone; the read
-        // filter reports the hang-up anyway (mio ignores it too).
+        // EPIPE: macOS may refuse a write filter on a socket or pipe whose other end is
+        // closed; the read filter still reports the hang-up (mio ignores EPIPE here too).
         match (interest.is_readable(), interest.is_writable()) {
             (true, true) => self.apply(&[read, write], &[libc::EPIPE]),
             (true, false) => self.apply(&[read], &[libc::EPIPE]),
