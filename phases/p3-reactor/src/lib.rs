@@ -22,13 +22,18 @@
 //! - **Shutdown through the poller.** A signal makes a self-pipe readable; the loop sees it
 //!   like any other socket.
 //!
+//! ## Where it breaks
+//!
+//! One core. `--threads` is ignored and one thread runs everything, so the server's
+//! throughput is one core's, and whatever CPU time one request takes (parsing a large batch,
+//! say) every other connection waits for. Phase 4 runs a reactor per core. Blocking work
+//! breaks it too: a handler that blocked on the loop (a slow disk, a lock, a `sleep`) would
+//! stall every connection at once. That is why the event log has its own writer thread.
+//!
 //! ## What it leaves out on purpose
 //!
-//! More than one core: `--threads` is ignored, one thread runs everything (phase 4 runs a
-//! reactor per core). Any system without epoll or kqueue: this crate, and phase 4 which
-//! reuses its slab and timers, are Unix only (Linux, macOS, the BSDs). And any blocking work on the loop: a handler that blocked (a slow disk, a lock, a
-//! `sleep`) would stall every connection at once. That is why the event log has its own
-//! writer thread.
+//! Any system without epoll or kqueue: this crate, and phase 4 which reuses its slab and
+//! timers, are Unix only (Linux, macOS, the BSDs).
 //!
 //! ## Run it, poke it, load it
 //!
