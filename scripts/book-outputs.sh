@@ -2,7 +2,7 @@
 # Regenerates book/src/generated/*: every piece of command output the book shows.
 #
 #   scripts/book-outputs.sh            # all of it (about 4 minutes on 2 cores)
-#   scripts/book-outputs.sh diff       # only the p3 -> p4 diff (no build, no servers)
+#   scripts/book-outputs.sh diff       # only the p3 -> p4 diffs (no build, no servers)
 #
 # It builds the phases in release mode, starts each one on 127.0.0.1:0 (reading the port from
 # the server's first stdout line), runs a small Python client against it (loopback only, every
@@ -17,7 +17,8 @@
 #   slowloris.txt             4 clients sending a byte every 0.5 s: does /health still answer?
 #   big-batch.txt             /health latency while another client posts 10,000-event batches
 #   backpressure.txt          a client that pipelines requests and never reads its answers
-#   p3-p4.diff                the event loop, phase 3 (raw epoll/kqueue) -> phase 4 (mio)
+#   p3-p4-NAME.diff           phase 3 (raw epoll/kqueue) -> phase 4 (mio): reactor.rs,
+#                             reactor/accept.rs, connection.rs
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -41,29 +42,25 @@ stamp() {
 }
 
 # ---------------------------------------------------------------------------------------------
-# p3 -> p4: the diff of the event loop, from the code as it is.
-write_diff() {
-    local out="$OUT/p3-p4.diff" f
-    for f in reactor.rs event_loop.rs server.rs lib.rs; do
-        if [[ -f phases/p3-reactor/src/$f && -f phases/p4-mio/src/$f ]]; then
-            # diff exits 1 when the files differ, which is the point.
-            diff -u "phases/p3-reactor/src/$f" "phases/p4-mio/src/$f" >"$out" || true
-            if [[ ! -s $out ]]; then
-                echo "# phases/p3-reactor/src/$f and phases/p4-mio/src/$f are identical" >"$out"
-            fi
-            echo "wrote $out (src/$f)"
-            return
-        fi
+# p3 -> p4: the deliberate twins, diffed from the code as it is. Labels instead of timestamps,
+# so the output depends on the code alone: phases/p4-mio/tests/twins.rs runs the same command
+# and fails when a committed diff differs from it.
+write_diffs() {
+    local name file
+    for name in reactor accept connection; do
+        case $name in
+            accept) file=reactor/accept.rs ;;
+            *) file=$name.rs ;;
+        esac
+        # diff exits 1 when the files differ, which is the point.
+        (cd phases && diff -u --label "p3-reactor/src/$file" --label "p4-mio/src/$file" \
+            "p3-reactor/src/$file" "p4-mio/src/$file") >"$OUT/p3-p4-$name.diff" || [[ $? == 1 ]]
+        echo "wrote $OUT/p3-p4-$name.diff"
     done
-    {
-        echo "# phases/p3-reactor and phases/p4-mio do not both exist yet:"
-        echo "# regenerate with scripts/book-outputs.sh once they do."
-    } >"$out"
-    echo "wrote $out (placeholder: p3 or p4 missing)"
 }
 
 if [[ ${1:-} == diff ]]; then
-    write_diff
+    write_diffs
     exit 0
 fi
 
@@ -72,8 +69,8 @@ if [[ ! -d /proc/self ]]; then
     exit 1
 fi
 
-# Every connection is a file descriptor, in the client and in the server (phase 1 holds two
-# per connection). The soft limit may be raised to the hard one without privileges.
+# Every connection is a file descriptor, in the client and in the server. The soft limit may
+# be raised to the hard one without privileges.
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 
 # ---------------------------------------------------------------------------------------------
@@ -516,4 +513,4 @@ echo "wrote $OUT/big-batch.txt"
 } >"$OUT/backpressure.txt"
 echo "wrote $OUT/backpressure.txt"
 
-write_diff
+write_diffs
