@@ -1,6 +1,7 @@
 //! What the prose says about the tree is true: every repository path named in the book, the
 //! README, SPEC.md and the code's comments exists, and every book chapter quoted by title
-//! in a comment (`the book's chapter "Phase 3: ..."`) is a chapter of `book/src/SUMMARY.md`.
+//! in a comment (the words `the book's chapter`, then the title in double quotes) is a
+//! chapter of `book/src/SUMMARY.md`.
 //!
 //! A comment that names another file or a chapter rots silently when that file moves or the
 //! chapter is renamed (STYLE.md, habit 9); this test makes the rot fail CI instead.
@@ -186,7 +187,7 @@ fn paths_in(line: &str) -> Vec<(usize, String)> {
     found
 }
 
-/// Titles quoted as `chapter "Title"` in a line.
+/// Titles quoted in a line: the word `chapter`, a space, then the title in double quotes.
 fn quoted_chapters(line: &str) -> Vec<String> {
     let mut found = Vec::new();
     let mut rest = line;

@@ -65,18 +65,19 @@ pub enum BenchCommand {
         #[arg(last = true)]
         loadgen_args: Vec<String>,
     },
-    /// Start one phase, open idle keep-alive connections, print what each costs the server
-    /// in resident memory (`just idle`). Needs /proc (Linux).
+    /// Start one phase, open idle keep-alive connections, print what they cost the server:
+    /// threads, resident memory (RSS) and address space (VSZ), in total and per connection
+    /// (`just idle`). One round per count, on the same server. Needs /proc (Linux).
     ///
-    /// e.g. `bench idle p3-reactor 5000`
+    /// e.g. `bench idle p3-reactor 5000`, `bench idle p1-blocking 1000 5000`
     Idle {
         /// Phase package name, e.g. p3-reactor.
         phase: String,
-        /// Idle connections to open.
-        #[arg(value_name = "CONNS", default_value_t = 5_000)]
-        connections: usize,
-        /// Flags for the phase server, in one string. The server always gets
-        /// `--idle-timeout 600s --max-conns 100000` first, so the connections stay.
+        /// Idle connections to open, one round per number.
+        #[arg(value_name = "CONNS", default_values_t = [5_000])]
+        counts: Vec<usize>,
+        /// Flags for the phase server, in one string. Unless given there, the server gets
+        /// `--idle-timeout 600s --max-conns 100000`, so the connections stay open.
         #[arg(long, allow_hyphen_values = true, default_value = "")]
         server_args: String,
     },

@@ -36,51 +36,92 @@ fn find<'a>(ws: &'a phases::Workspace, name: &str) -> Result<&'a phases::Phase, 
     })
 }
 
-/// `bench idle PHASE N`: the memory one idle keep-alive connection costs the server, as
-/// the full bench's idle test measures it (the one meter for the bench, the book and the
-/// phases' chapters).
+/// `bench idle PHASE N...`: what idle keep-alive connections cost the server, measured the
+/// way the full bench's idle test measures them (the one meter for the bench, the book's
+/// memory tables and the phase chapters). Prints a table: a row with no connections, then a
+/// row per count, each round opening its connections afresh and closing them after.
 pub fn idle_one(
     ws: &phases::Workspace,
     cpus: &CpuPlan,
     name: &str,
-    connections: usize,
+    counts: &[usize],
     server_args: &[String],
 ) -> Result<bool, String> {
     let phase = find(ws, name)?;
     if !sampler::supported() {
         return Err(format!(
-            "bench idle reads the server's RSS from /proc: {}",
+            "bench idle reads the server's memory from /proc: {}",
             sampler::availability()
         ));
     }
     if let Some((_, why)) = phases::build(ws, std::slice::from_ref(phase)).first() {
         return Err(why.clone());
     }
-    let mut args: Vec<String> = ["--idle-timeout", "600s", "--max-conns", "100000"]
-        .map(String::from)
-        .to_vec();
+    let mut args = Vec::new();
+    for (flag, value) in [("--idle-timeout", "600s"), ("--max-conns", "100000")] {
+        if !server_args.iter().any(|a| a == flag) {
+            args.extend([flag.to_string(), value.to_string()]);
+        }
+    }
     args.extend(server_args.iter().cloned());
     let server = PhaseServer::start(&ws.binary(phase), cpus.server.clone(), &args)?;
-    eprintln!(
-        "{name} on {}; opening {connections} idle connections...",
-        server.addr
+    let pid = server.pid();
+    let base = sampler::sample(pid).ok_or("cannot read the server's /proc entry")?;
+    let mib = |bytes: u64| format!("{:.1} MiB", bytes as f64 / (1 << 20) as f64);
+    println!(
+        "{:>11} {:>8} {:>12} {:>13} {:>9} {:>9}  answers to the first request",
+        "connections", "threads", "RSS (VmRSS)", "VSZ (VmSize)", "RSS/conn", "VSZ/conn"
     );
-    let (idle, report) = super::idle::open(server.addr, server.pid(), connections);
-    let kib = |b: Option<u64>| b.map_or("?".into(), |b| format!("{} KiB", b / 1024));
-    println!("server: {name} (pid {})", server.pid());
-    println!("connections: {}", report.summary());
-    println!("RSS with no idle connections: {}", kib(report.rss_before));
-    println!("RSS with {} open: {}", report.open(), kib(report.rss_after));
-    match report.bytes_per_conn {
-        Some(b) => println!("per idle connection: {b:.0} bytes"),
-        None => println!("per idle connection: not measured (no connection stayed open)"),
+    println!(
+        "{:>11} {:>8} {:>12} {:>13}",
+        0,
+        base.threads,
+        mib(base.rss_bytes),
+        mib(base.vsz_bytes)
+    );
+    let mut all_held = true;
+    for &n in counts {
+        let (idle, report) = super::idle::open(server.addr, pid, n);
+        let now = sampler::sample(pid).ok_or("the server's /proc entry is gone")?;
+        // Per connection the server still holds: p2 answers its excess with 503 and closes.
+        let open = report.open().max(1) as f64;
+        let per = |now: u64, base: u64| (now as f64 - base as f64) / open / 1024.0;
+        println!(
+            "{:>11} {:>8} {:>12} {:>13} {:>6.1} kB {:>6.0} kB  {}",
+            thousands(n),
+            thousands(now.threads as usize),
+            mib(now.rss_bytes),
+            mib(now.vsz_bytes),
+            per(now.rss_bytes, base.rss_bytes),
+            per(now.vsz_bytes, base.vsz_bytes),
+            report.summary()
+        );
+        all_held &= report.held == n;
+        drop(idle);
+        // Let the server notice the closes (and p1's threads exit) before the next round.
+        std::thread::sleep(std::time::Duration::from_secs(1));
     }
-    drop(idle);
     let check = server.stop();
     if let Some(p) = &check.problem {
         println!("stop check FAILED: {p}");
     }
-    Ok(check.ok && report.bytes_per_conn.is_some())
+    if !all_held {
+        eprintln!("note: not every connection was held open; the last column says where they went");
+    }
+    Ok(check.ok)
+}
+
+/// `5000` as `5,000`.
+fn thousands(n: usize) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
 }
 
 /// `bench load PHASE`: one phase, one loadgen run, a summary, a clean stop.

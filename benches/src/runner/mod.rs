@@ -142,12 +142,12 @@ fn run(args: BenchArgs) -> Result<bool, String> {
     }
     if let Some(BenchCommand::Idle {
         phase,
-        connections,
+        counts,
         server_args,
     }) = &args.command
     {
         let server_args: Vec<String> = server_args.split_whitespace().map(String::from).collect();
-        return load::idle_one(&ws, &cpus, phase, *connections, &server_args);
+        return load::idle_one(&ws, &cpus, phase, counts, &server_args);
     }
     if let Some(unknown) = args
         .phases

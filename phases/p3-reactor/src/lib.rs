@@ -44,7 +44,7 @@
 //! strace -f -e trace=epoll_wait,accept4,read,write -p $(pgrep p3-reactor)   # watch it react
 //! just load p3-reactor 1000
 //! scripts/measure.sh                                     # wrk: /health and /ingest, 100 and 1,000 conns
-//! cargo run --release -p p3-reactor --example idle_rss   # RSS per idle connection (5,000 of them)
+//! just idle p3-reactor 5000                               # RSS per idle connection (5,000 of them)
 //! ```
 //!
 //! The book's chapter "Phase 3: a reactor on epoll and kqueue" walks through these files in the order of

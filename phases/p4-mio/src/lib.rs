@@ -53,7 +53,7 @@
 //! top -H -p $(pgrep p4-mio)                    # the reactor-N threads share the load
 //! just load p4-mio 1000
 //! scripts/measure.sh target/release/p4-mio    # wrk, as for phase 3
-//! cargo run --release -p p3-reactor --example idle_rss -- target/release/p4-mio
+//! just idle p4-mio 5000                                   # RSS per idle connection
 //! ```
 //!
 //! Stop it with Ctrl-C: each reactor logs `reactor stopped` with the connections it accepted.
