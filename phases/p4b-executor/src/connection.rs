@@ -223,3 +223,41 @@ pub async fn reject_overloaded(
     let _ = stream.try_write(&service.overloaded_response());
     close(stream, reactor, scratch).await;
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::executor::Executor;
+    use crate::net::TcpListener;
+    use ingest_service::Config;
+
+    /// A parked connection costs its future's state: `conn` and the small futures of one
+    /// `select`. No read buffer may creep in (the point of [`Scratch`]), so the future must
+    /// stay far below the 64 KiB one would add.
+    #[test]
+    fn a_connection_future_holds_no_read_buffer() {
+        let data_dir = tempfile::tempdir().unwrap();
+        let config = Config {
+            data_dir: data_dir.path().to_path_buf(),
+            ..Config::default()
+        };
+        let service = Service::open("p4b-executor", &config).unwrap();
+        let shutdown = Shutdown::new();
+        let reactor = Rc::new(Reactor::new().unwrap());
+        let executor = Executor::new(Rc::clone(&reactor), shutdown.clone());
+        let std_listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let _client = std::net::TcpStream::connect(std_listener.local_addr().unwrap()).unwrap();
+        let listener = TcpListener::new(std_listener, &reactor).unwrap();
+        let scratch: Scratch = Rc::new(RefCell::new(vec![0; 16].into_boxed_slice()));
+        let size = executor
+            .block_on(async {
+                let (stream, _) = listener.accept().await.unwrap();
+                let future = serve_connection(stream, &service, &shutdown, &reactor, &scratch);
+                std::mem::size_of_val(&future)
+            })
+            .unwrap();
+        println!("a connection future is {size} bytes");
+        assert!(size < 2048, "the connection future is {size} bytes");
+        service.finish().unwrap();
+    }
+}
