@@ -65,6 +65,12 @@ pub async fn serve_connection(
         // 2. Wait for whichever comes first. The shutdown branch is left out once seen
         //    (`None`), and the socket branch asks only for what `Conn` wants: no reading
         //    above the high-water mark, no writability while nothing is pending.
+        // Nothing left that could wake us (no deadline, nothing to read or write): a
+        // connection in that state has nothing more to do. (`Conn` never gets there; if it
+        // did, the task would otherwise sleep until the drain at shutdown.)
+        if conn.deadline().is_none() && !conn.wants_read() && !conn.wants_write() {
+            break;
+        }
         let shutdown_branch = (!shutting_down).then(|| shutdown_requested(shutdown));
         let socket = stream.ready(conn.wants_read(), conn.wants_write());
         let deadline = conn.deadline().map(|at| sleep_until(reactor, at));
