@@ -254,17 +254,20 @@ impl Executor {
     /// Sleeps in the reactor until an event or a timer wakes a task (or not at all, if one is
     /// already queued), then wakes every task once if shutdown began meanwhile.
     fn park(&self) -> io::Result<()> {
-        // `sleeping` goes up before the last look at the queue, and `push` looks at it after
-        // pushing: a wake from another thread either lands before this look or sees the flag
-        // and interrupts the sleep.
+        // `sleeping` is up only while the thread may really sleep, and before the last look
+        // at the queue; `push` looks at it after pushing. So a wake from another thread
+        // either lands before this look or sees the flag and interrupts the sleep, and the
+        // wakes of `dispatch`, on this thread and awake, cost no `mio::Waker` write.
         self.ready.sleeping.store(true, Ordering::SeqCst);
-        let result = if self.ready.is_empty() {
-            self.reactor.turn(None)
+        let max_wait = if self.ready.is_empty() {
+            None
         } else {
-            self.reactor.turn(Some(std::time::Duration::ZERO))
+            Some(std::time::Duration::ZERO)
         };
+        let waited = self.reactor.wait(max_wait);
         self.ready.sleeping.store(false, Ordering::SeqCst);
-        result?;
+        waited?;
+        self.reactor.dispatch();
         if self.shutdown.is_triggered() && !self.shutdown_seen.replace(true) {
             self.wake_everyone();
         }

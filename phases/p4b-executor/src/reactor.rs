@@ -99,7 +99,7 @@ impl Reactor {
         })
     }
 
-    /// The handle that interrupts [`Reactor::turn`] from any thread.
+    /// The handle that interrupts [`Reactor::wait`] from any thread.
     // NB: mio allows one `Waker` per `Poll`; the executor uses it both for shutdown and for
     // wakes from other threads.
     pub fn unpark_handle(&self) -> Arc<mio::Waker> {
@@ -153,9 +153,9 @@ impl Reactor {
     /// An I/O call on `token` said `WouldBlock` (or came back short): the kernel will report
     /// the next change with a new edge, so forget the readiness until then.
     ///
-    /// No race with a newer event: events are only applied in [`Reactor::turn`], which never
-    /// runs while a task is being polled (one thread). tokio, with several threads, tags
-    /// readiness with a tick of the driver so that a clear cannot erase a newer event.
+    /// No race with a newer event: events are only applied in [`Reactor::dispatch`], which
+    /// never runs while a task is being polled (one thread). tokio, with several threads,
+    /// tags readiness with a tick of the driver so that a clear cannot erase a newer event.
     pub fn clear_ready(&self, token: Token, direction: Direction) {
         if let Some(state) = self.sources.borrow_mut().get_mut(&token) {
             match direction {
@@ -180,18 +180,26 @@ impl Reactor {
     }
 
     // ANCHOR: turn
-    /// One turn: sleep in `epoll_wait` until an event, the earliest timer, or `max_wait`;
-    /// then wake the tasks whose sockets changed and whose deadlines passed.
-    pub fn turn(&self, max_wait: Option<Duration>) -> io::Result<()> {
+    /// Sleeps in `epoll_wait` until an event, the earliest timer, or `max_wait`. Wakes no
+    /// one: [`Reactor::dispatch`] does, once the executor knows its thread is awake.
+    pub fn wait(&self, max_wait: Option<Duration>) -> io::Result<()> {
         let timeout = self.next_timeout(Instant::now(), max_wait);
         let mut events = self.events.borrow_mut();
         match self.poll.borrow_mut().poll(&mut events, timeout) {
-            Ok(()) => {}
-            // A signal interrupted the wait: the timers below still run, and the caller turns
-            // again.
-            Err(e) if e.kind() == ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
+            Ok(()) => Ok(()),
+            // A signal interrupted the wait: no events; the timers still run in `dispatch`.
+            Err(e) if e.kind() == ErrorKind::Interrupted => {
+                events.clear();
+                Ok(())
+            }
+            Err(e) => Err(e),
         }
+    }
+
+    /// Wakes the tasks whose sockets the last [`Reactor::wait`] reported, and those whose
+    /// deadlines passed.
+    pub fn dispatch(&self) {
+        let events = self.events.borrow();
         let mut sources = self.sources.borrow_mut();
         for event in events.iter() {
             // UNPARK only had to end the wait: the executor looks at what it was for.
@@ -213,9 +221,8 @@ impl Reactor {
                 }
             }
         }
-        drop(sources);
+        drop((events, sources));
         self.fire_timers(Instant::now());
-        Ok(())
     }
     // ANCHOR_END: turn
 
