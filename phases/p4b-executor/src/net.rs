@@ -212,3 +212,49 @@ impl Future for Ready<'_> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::executor::Executor;
+    use crate::select::{select, Either};
+    use crate::time::sleep_until;
+    use ingest_service::Shutdown;
+    use std::time::{Duration, Instant};
+
+    /// A short read clears the readiness, but a FIN that came with the bytes is kept: the
+    /// next wait returns at once and the next read sees the end of the stream. (Forgetting
+    /// it would leave the connection parked until its idle timeout.)
+    #[test]
+    fn end_of_stream_survives_a_short_read() {
+        let reactor = Rc::new(Reactor::new().unwrap());
+        let executor = Executor::new(Rc::clone(&reactor), Shutdown::new());
+        let std_listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let mut client = std::net::TcpStream::connect(std_listener.local_addr().unwrap()).unwrap();
+        let listener = TcpListener::new(std_listener, &reactor).unwrap();
+        client.write_all(b"abc").unwrap();
+        client.shutdown(std::net::Shutdown::Write).unwrap();
+        let read_to_eof = std::pin::pin!(async {
+            let (stream, _) = listener.accept().await.unwrap();
+            let mut reads = Vec::new();
+            let mut buf = [0u8; 64];
+            loop {
+                stream.ready(true, false).await;
+                match stream.try_read(&mut buf) {
+                    Ok(n) => reads.push(n),
+                    Err(e) if e.kind() == ErrorKind::WouldBlock => continue,
+                    Err(e) => panic!("read failed: {e}"),
+                }
+                if reads.last() == Some(&0) {
+                    return reads;
+                }
+            }
+        });
+        // A lost FIN would park the task for good: give up after a while, and fail.
+        let give_up = sleep_until(&reactor, Instant::now() + Duration::from_secs(5));
+        match executor.block_on(select(read_to_eof, give_up)).unwrap() {
+            Either::Left(reads) => assert_eq!(reads, [3, 0]),
+            Either::Right(()) => panic!("the end of the stream was never seen"),
+        }
+    }
+}

@@ -174,6 +174,11 @@ impl Reactor {
         key
     }
 
+    /// Timers filed and not yet fired or cancelled.
+    pub fn pending_timers(&self) -> usize {
+        self.timers.borrow().len()
+    }
+
     /// Removes a timer that is no longer wanted (its `Sleep` was dropped or re-polled).
     pub fn cancel_timer(&self, key: (Instant, u64)) {
         self.timers.borrow_mut().remove(&key);

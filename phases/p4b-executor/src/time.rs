@@ -59,3 +59,25 @@ impl Drop for Sleep {
     }
 }
 // ANCHOR_END: sleep
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::select::{select, Either};
+    use std::time::Duration;
+
+    /// The earlier of two timers wins a `select`, and dropping the later one takes its entry
+    /// out of the reactor: cancellation leaves nothing behind.
+    #[test]
+    fn a_dropped_sleep_leaves_no_timer() {
+        let reactor = Rc::new(Reactor::new().unwrap());
+        let executor = crate::executor::Executor::new(Rc::clone(&reactor), Default::default());
+        let now = Instant::now();
+        let early = sleep_until(&reactor, now + Duration::from_millis(20));
+        let late = sleep_until(&reactor, now + Duration::from_secs(60));
+        let winner = executor.block_on(select(early, late)).unwrap();
+        assert_eq!(winner, Either::Left(()));
+        assert!(Instant::now() >= now + Duration::from_millis(20));
+        assert_eq!(reactor.pending_timers(), 0);
+    }
+}
