@@ -51,6 +51,8 @@
 //! - [`select`]: two futures, first one wins, the other is dropped.
 //! - [`connection`]: one connection as one task.
 
+#![warn(missing_docs)]
+
 pub mod connection;
 pub mod executor;
 pub mod net;

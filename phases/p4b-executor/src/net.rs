@@ -191,7 +191,9 @@ pub struct Ready<'a> {
 /// What [`Ready`] found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Readiness {
+    /// The socket may have bytes to read (or its peer closed it).
     pub readable: bool,
+    /// The socket may take bytes to write.
     pub writable: bool,
 }
 

@@ -37,7 +37,9 @@ const EVENTS_PER_POLL: usize = 1024;
 /// What the kernel has said about a socket since we last found it empty or full.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Readiness {
+    /// The kernel said "readable" and no read has found the socket empty since.
     pub readable: bool,
+    /// The kernel said "writable" and no write has found the socket full since.
     pub writable: bool,
     /// The peer sent FIN (or the socket failed). Never cleared: once a stream has ended, a
     /// read returns `0` (or the error) at once, however often it is asked.
@@ -47,7 +49,9 @@ pub struct Readiness {
 /// Which side of a socket a task waits on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Direction {
+    /// Waiting for bytes (or a connection, on a listener).
     Read,
+    /// Waiting for room in the send buffer.
     Write,
 }
 

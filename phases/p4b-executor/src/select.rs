@@ -17,7 +17,9 @@ use std::task::{Context, Poll};
 /// Which future won, and with what.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Either<A, B> {
+    /// The first future finished first (or both were ready and the first is polled first).
     Left(A),
+    /// The second future finished first.
     Right(B),
 }
 
