@@ -4,13 +4,19 @@
 #      problems, such as an `{{#include file:anchor}}` whose anchor does not exist);
 #   2. run benches/tests/book_includes.rs: every include names an existing file and anchor,
 #      every link between chapters and every image resolves, no long Rust block is pasted.
-# Installs mdbook with `cargo install mdbook --locked` when it is missing.
+# Installs the pinned mdbook with `cargo install` when it is missing or another version.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-if ! command -v mdbook >/dev/null; then
-    echo "== installing mdbook"
-    cargo install mdbook --locked
+# Pinned: step 1 relies on how this version reports problems (a missing anchor is only a
+# WARN line; a missing include file is an ERROR). A new mdbook may report them differently,
+# so moving the pin means re-running the scratch-book self-test in book_includes.rs and
+# breaking an anchor by hand to see the build fail.
+MDBOOK_VERSION=0.5.4
+export PATH="$HOME/.cargo/bin:$PATH"
+if [ "$(mdbook --version 2>/dev/null)" != "mdbook v$MDBOOK_VERSION" ]; then
+    echo "== installing mdbook $MDBOOK_VERSION (found: $(mdbook --version 2>/dev/null || echo none))"
+    cargo install mdbook --version "$MDBOOK_VERSION" --locked
 fi
 
 echo "== mdbook build book ($(mdbook --version))"

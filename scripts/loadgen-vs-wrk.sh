@@ -17,29 +17,13 @@ if ! command -v wrk >/dev/null; then
   echo "wrk is not installed: nothing to compare loadgen against (apt-get install wrk)."
   exit 0
 fi
-if command -v taskset >/dev/null && [ "$(nproc)" -ge 2 ]; then
-  SERVER_CPU=(taskset -c 0)
-  CLIENT_CPU=(taskset -c 1)
-  PINNING="server on CPU 0, clients on CPU 1"
-else
-  SERVER_CPU=()
-  CLIENT_CPU=()
-  PINNING="none (needs taskset and 2 CPUs)"
-fi
+. scripts/lib.sh
 
 cargo build --release --quiet -p p3-reactor -p bench
-DATA=$(mktemp -d)
-"${SERVER_CPU[@]}" target/release/p3-reactor --addr 127.0.0.1:0 --data-dir "$DATA/data" --log warn \
-  >"$DATA/stdout" 2>"$DATA/stderr" &
-PID=$!
-trap 'kill -TERM $PID 2>/dev/null; wait $PID 2>/dev/null; rm -rf "$DATA"' EXIT
-for _ in $(seq 100); do
-  grep -q '^listening on' "$DATA/stdout" 2>/dev/null && break
-  sleep 0.05
-done
-ADDR=$(sed -n 's|^listening on http://\([^ ]*\) .*|\1|p' "$DATA/stdout")
-[ -n "$ADDR" ] || { echo "p3-reactor did not start" >&2; exit 1; }
-URL="http://$ADDR/health"
+DIR=$(mktemp -d)
+trap 'stop_phase; rm -rf "$DIR"' EXIT
+start_phase target/release/p3-reactor "$DIR" --log warn
+URL="http://$SERVER_ADDR/health"
 
 echo "# loadgen vs wrk: same server, same connections, one client thread each"
 echo "# server: p3-reactor GET /health; pinning: $PINNING; ${ROUNDS} rounds of ${DURATION} s, alternating"

@@ -1,59 +1,14 @@
-//! The few OS knobs a load test needs: the open-file limit and CPU affinity.
+//! The few OS knobs a load test needs: the open-file limit (shared with the conformance
+//! suite) and CPU affinity.
 //!
 //! Both are plain `libc` calls. They live here, away from the event loop, so the
 //! `unsafe` in this crate sits in one short file a reader can audit at once.
 
 use std::io;
 
-/// Raises the soft `RLIMIT_NOFILE` to the hard limit and returns the new soft limit.
-///
-/// Every connection is a file descriptor; the usual soft limit (1024) would cap a
-/// 10,000-connection test long before the server does. Raising the soft limit up to
-/// the hard one needs no privilege.
-pub fn raise_nofile_limit() -> io::Result<u64> {
-    let mut limit = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: `limit` is a valid, writable `rlimit` for the duration of the call.
-    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    if limit.rlim_cur >= limit.rlim_max {
-        return Ok(to_u64(limit.rlim_cur));
-    }
-    let mut wanted = limit;
-    wanted.rlim_cur = limit.rlim_max;
-    // SAFETY: `wanted` is a valid `rlimit`; the kernel only reads it.
-    if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &wanted) } == 0 {
-        return Ok(to_u64(wanted.rlim_cur));
-    }
-    // macOS reports RLIM_INFINITY as the hard limit but refuses anything above
-    // OPEN_MAX (10240) for the soft one: fall back to that.
-    wanted.rlim_cur = limit.rlim_max.min(10_240);
-    // SAFETY: as above.
-    if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &wanted) } == 0 {
-        return Ok(to_u64(wanted.rlim_cur));
-    }
-    Ok(to_u64(limit.rlim_cur))
-}
-
-/// `rlim_t` is `u64` on Linux and macOS but signed on some BSDs.
-#[allow(clippy::unnecessary_cast)]
-fn to_u64(v: libc::rlim_t) -> u64 {
-    v as u64
-}
-
-/// The current soft `RLIMIT_NOFILE`, for the bench header.
-pub fn nofile_limit() -> Option<u64> {
-    let mut limit = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: `limit` is a valid, writable `rlimit` for the duration of the call.
-    (unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } == 0)
-        .then_some(to_u64(limit.rlim_cur))
-}
+/// The open-file limit: one helper for the bench and the conformance scale checks, so the
+/// macOS clamp lives in one place.
+pub use conformance::rlimit::{nofile_limit, raise_nofile_limit};
 
 /// Number of CPUs this process may run on (what the pinning plan splits).
 pub fn available_cpus() -> usize {

@@ -43,17 +43,42 @@ pub struct BenchArgs {
 #[derive(Debug, Subcommand)]
 pub enum BenchCommand {
     /// Start one phase, load it with loadgen, print the summary, stop it (`just load`).
+    ///
+    /// e.g. `bench load p5-tokio -c 1000 --path /health --server-args "--threads 1" -- -d 5s`
     Load {
         /// Phase package name, e.g. p1-blocking.
         phase: String,
+        /// Connections (also accepted as `-c N`).
+        #[arg(value_name = "CONNS")]
+        conns: Option<usize>,
         /// Connections.
-        #[arg(short = 'c', long, default_value_t = 100)]
-        connections: usize,
-        /// Path to load; POST with a ~100-byte event for /ingest, GET otherwise.
+        #[arg(short = 'c', long, conflicts_with = "conns")]
+        connections: Option<usize>,
+        /// Path to load: /ingest is a POST of the standard ~100-byte event; /health and
+        /// /stats are GETs.
         #[arg(long, default_value = "/ingest")]
         path: String,
+        /// Flags for the phase server, in one string (e.g. "--threads 1 --idle-timeout 5s").
+        #[arg(long, allow_hyphen_values = true, default_value = "")]
+        server_args: String,
         /// Further loadgen flags, after `--` (e.g. -- -d 30s --pipeline 8).
         #[arg(last = true)]
         loadgen_args: Vec<String>,
+    },
+    /// Start one phase, open idle keep-alive connections, print what they cost the server:
+    /// threads, resident memory (RSS) and address space (VSZ), in total and per connection
+    /// (`just idle`). One round per count, on the same server. Needs /proc (Linux).
+    ///
+    /// e.g. `bench idle p3-reactor 5000`, `bench idle p1-blocking 1000 5000`
+    Idle {
+        /// Phase package name, e.g. p3-reactor.
+        phase: String,
+        /// Idle connections to open, one round per number.
+        #[arg(value_name = "CONNS", default_values_t = [5_000])]
+        counts: Vec<usize>,
+        /// Flags for the phase server, in one string. Unless given there, the server gets
+        /// `--idle-timeout 600s --max-conns 100000`, so the connections stay open.
+        #[arg(long, allow_hyphen_values = true, default_value = "")]
+        server_args: String,
     },
 }

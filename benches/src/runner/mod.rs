@@ -17,7 +17,8 @@
 //! - [`server`]: start, stop and check one phase; [`measure`]: one scenario on it,
 //!   with [`sampler`] (CPU, RSS, threads) and [`idle`] (the idle-memory test);
 //! - [`output`], [`tables`], [`publish`], [`charts`]: what gets printed and saved;
-//! - [`load`]: `bench load PHASE`, one phase under any loadgen flags.
+//! - [`load`]: `bench load PHASE`, one phase under any loadgen flags, and `bench idle
+//!   PHASE`, the idle-memory test alone.
 
 pub mod charts;
 pub mod cli;
@@ -123,12 +124,30 @@ fn run(args: BenchArgs) -> Result<bool, String> {
     let cpus = cpu_plan(args.no_pin);
     if let Some(BenchCommand::Load {
         phase,
+        conns,
         connections,
         path,
+        server_args,
         loadgen_args,
     }) = &args.command
     {
-        return load::load_one(&ws, &cpus, phase, *connections, path, loadgen_args);
+        let load = load::Load {
+            phase,
+            connections: conns.or(*connections).unwrap_or(100),
+            path,
+            server_args: server_args.split_whitespace().map(String::from).collect(),
+            loadgen_args,
+        };
+        return load::load_one(&ws, &cpus, &load);
+    }
+    if let Some(BenchCommand::Idle {
+        phase,
+        counts,
+        server_args,
+    }) = &args.command
+    {
+        let server_args: Vec<String> = server_args.split_whitespace().map(String::from).collect();
+        return load::idle_one(&ws, &cpus, phase, counts, &server_args);
     }
     if let Some(unknown) = args
         .phases

@@ -1,7 +1,7 @@
 //! Finding the phases and building them, without a hard-coded list.
 //!
 //! A phase is any workspace member whose manifest sits in `phases/<dir>/`; its
-//! binary is the package's `bin` target. Adding `phases/p6-io-uring` to the
+//! binary is the package's `bin` target. Adding a crate under `phases/` to the
 //! workspace is enough for the bench to pick it up.
 
 use std::path::{Path, PathBuf};
@@ -32,16 +32,40 @@ fn cargo() -> String {
     std::env::var("CARGO").unwrap_or_else(|_| "cargo".into())
 }
 
-/// Runs `cargo metadata --no-deps` and picks out the phases.
+/// The root of the workspace the current directory belongs to, from
+/// `cargo locate-project --workspace`: what the bench and every test that reads the tree
+/// (the book checks) start from, so a moved or copied checkout reads itself.
+pub fn workspace_root() -> Result<PathBuf, String> {
+    let output = Command::new(cargo())
+        .args(["locate-project", "--workspace", "--message-format", "plain"])
+        .output()
+        .map_err(|e| format!("cannot run cargo locate-project: {e}"))?;
+    if !output.status.success() {
+        return Err(format!(
+            "not inside the c10k-phases checkout: {}",
+            String::from_utf8_lossy(&output.stderr).trim()
+        ));
+    }
+    let manifest = PathBuf::from(String::from_utf8_lossy(&output.stdout).trim());
+    manifest
+        .parent()
+        .map(Path::to_path_buf)
+        .ok_or_else(|| format!("cargo located the workspace at {}", manifest.display()))
+}
+
+/// Runs `cargo metadata --no-deps` in the current directory and picks out the phases.
+///
+/// The workspace is the one the reader stands in, never a path fixed when `bench` was
+/// compiled: a checkout copied or moved together with its `target/` must build, run and
+/// publish its own phases, not the original tree's.
 pub fn discover() -> Result<Workspace, String> {
     let output = Command::new(cargo())
         .args(["metadata", "--format-version", "1", "--no-deps"])
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
         .output()
         .map_err(|e| format!("cannot run cargo metadata: {e}"))?;
     if !output.status.success() {
         return Err(format!(
-            "cargo metadata failed: {}",
+            "cargo metadata failed (run bench from inside the checkout): {}",
             String::from_utf8_lossy(&output.stderr).trim()
         ));
     }

@@ -32,6 +32,8 @@ pub struct ProcSample {
     pub rss_bytes: u64,
     /// Live threads.
     pub threads: u64,
+    /// Virtual memory size (address space reserved, resident or not), bytes.
+    pub vsz_bytes: u64,
 }
 
 /// Reads /proc/PID/stat and /proc/PID/status once.
@@ -53,6 +55,7 @@ pub fn sample(pid: u32) -> Option<ProcSample> {
         cpu_s: ticks as f64 / hz,
         rss_bytes: field("VmRSS:")? * 1024,
         threads: field("Threads:")?,
+        vsz_bytes: field("VmSize:")? * 1024,
     })
 }
 

@@ -149,6 +149,18 @@ pub fn estimate(scenarios: &[Scenario], phases: usize) -> Duration {
 mod tests {
     use super::*;
 
+    /// The scripts send the very event the bench sends: one payload, so figures compare.
+    #[test]
+    fn scripts_use_the_same_event() {
+        let lib = include_str!("../../../scripts/lib.sh");
+        assert!(lib.contains(&format!("EVENT='{EVENT}'")), "scripts/lib.sh");
+        let lua = include_str!("../../../scripts/ingest.lua");
+        assert!(
+            lua.contains(&format!("wrk.body = '{EVENT}'")),
+            "scripts/ingest.lua"
+        );
+    }
+
     /// The default run fits the five-minute budget for five phases, and --quick
     /// stays well under a minute.
     #[test]

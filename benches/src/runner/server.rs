@@ -5,26 +5,26 @@
 //! `/stats`, and on SIGTERM drains, flushes and exits 0 with `events.ndjson`
 //! holding exactly `events_accepted` lines.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::path::Path;
 use std::thread;
 use std::time::{Duration, Instant};
 
-/// How long a phase may take to print its `listening on` line and answer `/health`.
+use conformance::{Options, ServerProcess};
+
+/// How long a phase may take to answer `/health` once it printed its `listening on` line.
 const START_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a graceful shutdown may take (SPEC: up to 5 s of draining, plus fsync).
 const STOP_TIMEOUT: Duration = Duration::from_secs(15);
 
-/// A running phase server and its scratch data directory.
+/// A running phase server: the conformance suite's [`ServerProcess`] (one harness starts
+/// every phase, reads its banner and owns its scratch data dir), plus what the bench needs
+/// around it: pinning, the stop check and the server's warnings.
 pub struct PhaseServer {
-    child: Child,
+    process: ServerProcess,
     /// The address it printed on its first stdout line.
     pub addr: SocketAddr,
-    /// Data dir; removed when the server is dropped.
-    data_dir: tempfile::TempDir,
 }
 
 /// How a graceful stop went.
@@ -44,75 +44,31 @@ pub struct StopCheck {
 }
 
 impl PhaseServer {
-    /// Starts `binary` on 127.0.0.1:0 with a fresh data dir, pinned to `cpus` when
-    /// given, and waits until it answers `/health`.
+    /// Starts `binary` on 127.0.0.1:0 with a fresh data dir and its own default limits,
+    /// pinned to `cpus` when given, and waits until it answers `/health`.
     pub fn start(
         binary: &Path,
         cpus: Option<Vec<usize>>,
         extra_args: &[String],
     ) -> Result<Self, String> {
-        let data_dir = tempfile::Builder::new()
-            .prefix("bench-data-")
-            .tempdir()
-            .map_err(|e| format!("cannot create a data dir: {e}"))?;
-        let mut command = Command::new(binary);
-        command
-            .args(["--addr", "127.0.0.1:0", "--data-dir"])
-            .arg(data_dir.path().join("data"))
-            .args(extra_args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::from(
-                std::fs::File::create(data_dir.path().join("stderr.log"))
-                    .map_err(|e| format!("cannot create the server log: {e}"))?,
-            ));
-        #[cfg(target_os = "linux")]
-        if let Some(cpus) = cpus {
-            use std::os::unix::process::CommandExt;
-            // SAFETY: the closure runs in the forked child before exec; it only calls
-            // sched_setaffinity (async-signal-safe) on its own pid and allocates nothing
-            // new (the CPU list was moved in before the fork).
-            unsafe {
-                command.pre_exec(move || crate::os::pin(0, &cpus));
-            }
-        }
-        #[cfg(not(target_os = "linux"))]
-        let _ = cpus;
-        let mut child = command
-            .spawn()
-            .map_err(|e| format!("cannot start {}: {e}", binary.display()))?;
-        let stdout = child.stdout.take().expect("stdout was piped");
-        let (tx, rx) = mpsc::channel();
-        thread::spawn(move || {
-            let mut lines = BufReader::new(stdout).lines();
-            let _ = tx.send(lines.next());
-            // Keep draining so a chatty server never blocks on a full pipe.
-            for _ in lines {}
-        });
-        let mut server = PhaseServer {
-            child,
-            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
-            data_dir,
+        let options = Options {
+            args: extra_args.to_vec(),
+            no_default_args: true,
+            configure: pin_to(cpus),
         };
-        let first = match rx.recv_timeout(START_TIMEOUT) {
-            Ok(Some(Ok(line))) => line,
-            _ => return Err(server.fail("did not print its `listening on` line")),
-        };
-        server.addr = match parse_listening_line(&first) {
-            Some(a) => a,
-            None => {
-                return Err(server.fail(&format!(
-                    "printed {first:?} instead of `listening on http://IP:PORT`"
-                )))
-            }
-        };
+        let mut process = ServerProcess::try_start_with(binary, options)?;
+        let addr = process.addr();
         let deadline = Instant::now() + START_TIMEOUT;
         loop {
-            if matches!(http_get(server.addr, "/health"), Ok((200, _))) {
-                return Ok(server);
+            if matches!(http_get(addr, "/health"), Ok((200, _))) {
+                return Ok(PhaseServer { process, addr });
             }
-            if Instant::now() > deadline || server.exited() {
-                return Err(server.fail("did not answer GET /health with 200"));
+            if Instant::now() > deadline || process.has_exited() {
+                let tail = process.stderr_tail();
+                return Err(format!(
+                    "did not answer GET /health with 200 (stderr: {})",
+                    tail.lines().rev().take(3).collect::<Vec<_>>().join(" | ")
+                ));
             }
             thread::sleep(Duration::from_millis(50));
         }
@@ -120,18 +76,18 @@ impl PhaseServer {
 
     /// The server's process id, for sampling /proc.
     pub fn pid(&self) -> u32 {
-        self.child.id()
+        self.process.pid().unwrap_or(0)
     }
 
     /// Whether the process has already exited (crashed, for a running bench).
     pub fn exited(&mut self) -> bool {
-        !matches!(self.child.try_wait(), Ok(None))
+        self.process.has_exited()
     }
 
     /// The last lines of the server's stderr, to explain a failure.
     pub fn stderr_tail(&self) -> String {
-        let log = std::fs::read_to_string(self.log_path()).unwrap_or_default();
-        let lines: Vec<&str> = log.lines().rev().take(3).collect();
+        let tail = self.process.stderr_tail();
+        let lines: Vec<&str> = tail.lines().rev().take(3).collect();
         lines.into_iter().rev().collect::<Vec<_>>().join(" | ")
     }
 
@@ -168,20 +124,8 @@ impl PhaseServer {
         ))
     }
 
-    fn log_path(&self) -> PathBuf {
-        self.data_dir.path().join("stderr.log")
-    }
-
-    /// Kills the server and turns `what` into an error that includes its stderr.
-    fn fail(&mut self, what: &str) -> String {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let tail = self.stderr_tail();
-        if tail.is_empty() {
-            what.to_string()
-        } else {
-            format!("{what} (stderr: {tail})")
-        }
+    fn log_path(&self) -> std::path::PathBuf {
+        self.process.log_path()
     }
 
     /// Fetches `/stats`, sends SIGTERM, waits for the exit, and checks that the
@@ -191,21 +135,9 @@ impl PhaseServer {
             .ok()
             .and_then(|(_, body)| serde_json::from_slice::<serde_json::Value>(&body).ok())
             .and_then(|v| v.get("events_accepted")?.as_u64());
-        // SAFETY: kill(2) with a pid we spawned and still own (not yet reaped).
-        unsafe { libc::kill(self.child.id() as libc::pid_t, libc::SIGTERM) };
-        let deadline = Instant::now() + STOP_TIMEOUT;
-        let status = loop {
-            match self.child.try_wait() {
-                Ok(Some(s)) => break Some(s),
-                Ok(None) if Instant::now() < deadline => thread::sleep(Duration::from_millis(20)),
-                _ => {
-                    let _ = self.child.kill();
-                    let _ = self.child.wait();
-                    break None;
-                }
-            }
-        };
-        let stored_lines = count_lines(&self.data_dir.path().join("data/events.ndjson"));
+        // A server that did not exit within the timeout is killed by `terminate`.
+        let status = self.process.terminate(STOP_TIMEOUT).ok();
+        let stored_lines = count_lines(&self.process.data_file());
         // SPEC's promise is about the *final* count: requests still in flight when `/stats`
         // was read (a timed-out client's request the server answers later, the drain of
         // graceful shutdown) are accepted after it. The server logs its final counters as it
@@ -249,23 +181,29 @@ fn final_events_accepted(log: &str) -> Option<u64> {
     digits.parse().ok()
 }
 
-impl Drop for PhaseServer {
-    fn drop(&mut self) {
-        // Never leave a server behind, whatever path we left by.
-        if matches!(self.child.try_wait(), Ok(None)) {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
+/// Pins the server to `cpus` (Linux) before it execs, so it never shares a core with loadgen.
+#[cfg(target_os = "linux")]
+fn pin_to(cpus: Option<Vec<usize>>) -> Option<conformance::server::Configure> {
+    let cpus = cpus?;
+    Some(Box::new(move |command: &mut std::process::Command| {
+        use std::os::unix::process::CommandExt;
+        let cpus = cpus.clone();
+        // SAFETY: the closure runs in the forked child before exec; it only makes the
+        // sched_setaffinity system call on its own pid and allocates nothing (the CPU list
+        // was cloned in before the fork).
+        unsafe {
+            command.pre_exec(move || crate::os::pin(0, &cpus));
         }
-    }
+    }))
 }
 
-/// Reads `IP:PORT` out of `listening on http://IP:PORT (phase NAME, pid PID)`.
-pub fn parse_listening_line(line: &str) -> Option<SocketAddr> {
-    let rest = line.trim().strip_prefix("listening on http://")?;
-    rest.split_whitespace().next()?.parse().ok()
+/// Pinning is Linux-only here; elsewhere the server runs where the OS puts it.
+#[cfg(not(target_os = "linux"))]
+fn pin_to(_cpus: Option<Vec<usize>>) -> Option<conformance::server::Configure> {
+    None
 }
 
-fn count_lines(path: &PathBuf) -> Option<u64> {
+fn count_lines(path: &Path) -> Option<u64> {
     let mut file = std::fs::File::open(path).ok()?;
     let mut buf = vec![0u8; 1 << 16];
     let mut lines = 0;
@@ -309,15 +247,6 @@ pub fn http_get(addr: SocketAddr, path: &str) -> Result<(u16, Vec<u8>), String> 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// The port comes from the first stdout line exactly as SPEC.md words it.
-    #[test]
-    fn parses_listening_line() {
-        let a =
-            parse_listening_line("listening on http://127.0.0.1:4321 (phase p1-blocking, pid 7)");
-        assert_eq!(a, Some("127.0.0.1:4321".parse().unwrap()));
-        assert_eq!(parse_listening_line("listening on 127.0.0.1:1"), None);
-    }
 
     /// The final count comes from the last `final counters` line, not from other fields.
     #[test]

@@ -40,6 +40,9 @@
 //! - [`connection`]: one connection driven with blocking reads and writes (phase 2 reuses it).
 //! - [`live`]: the set of live connections, so shutdown can close the idle ones.
 
+// Every public item says what it is for: the documentation is part of the lesson.
+#![warn(missing_docs)]
+
 pub mod connection;
 pub mod live;
 

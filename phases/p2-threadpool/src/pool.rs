@@ -115,8 +115,10 @@ impl<T> Queue<T> {
     // ANCHOR_END: run_worker
 
     fn lock(&self) -> MutexGuard<'_, QueueState<T>> {
-        // Pushing and popping cannot leave the queue half-updated, so a lock poisoned by a
-        // panicking job is still consistent.
+        // No job runs under this lock (see `run_worker`), so a panicking job cannot poison
+        // it: the panic unwinds and ends that job's worker thread for good, and the pool
+        // serves one worker short from then on. Pushing and popping cannot leave the queue
+        // half-updated, so even a poisoned lock would guard a consistent queue: take it.
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 }

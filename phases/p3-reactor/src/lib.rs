@@ -22,13 +22,18 @@
 //! - **Shutdown through the poller.** A signal makes a self-pipe readable; the loop sees it
 //!   like any other socket.
 //!
+//! ## Where it breaks
+//!
+//! One core. `--threads` is ignored and one thread runs everything, so the server's
+//! throughput is one core's, and whatever CPU time one request takes (parsing a large batch,
+//! say) every other connection waits for. Phase 4 runs a reactor per core. Blocking work
+//! breaks it too: a handler that blocked on the loop (a slow disk, a lock, a `sleep`) would
+//! stall every connection at once. That is why the event log has its own writer thread.
+//!
 //! ## What it leaves out on purpose
 //!
-//! More than one core: `--threads` is ignored, one thread runs everything (phase 4 runs a
-//! reactor per core). Any portability beyond epoll and kqueue (phase 4's mio adds Windows).
-//! And any blocking work on the loop: a handler that blocked (a slow disk, a lock, a
-//! `sleep`) would stall every connection at once. That is why the event log has its own
-//! writer thread.
+//! Any system without epoll or kqueue: this crate, and phase 4 which reuses its slab and
+//! timers, are Unix only (Linux, macOS, the BSDs).
 //!
 //! ## Run it, poke it, load it
 //!
@@ -38,11 +43,11 @@
 //! curl -i -d '{"name":"cpu.load","value":0.93}' http://127.0.0.1:8080/ingest
 //! strace -f -e trace=epoll_wait,accept4,read,write -p $(pgrep p3-reactor)   # watch it react
 //! just load p3-reactor 1000
-//! phases/p3-reactor/scripts/measure.sh                   # wrk: /health and /ingest, 100 and 1,000 conns
-//! cargo run --release -p p3-reactor --example idle_rss   # RSS per idle connection (5,000 of them)
+//! scripts/measure.sh                                     # wrk: /health and /ingest, 100 and 1,000 conns
+//! just idle p3-reactor 5000                               # RSS per idle connection (5,000 of them)
 //! ```
 //!
-//! The book's chapter "Phase 3: a reactor by hand" walks through these files in the order of
+//! The book's chapter "Phase 3: a reactor on epoll and kqueue" walks through these files in the order of
 //! the layout below.
 //!
 //! # Layout
@@ -51,11 +56,15 @@
 //! - [`poll`]: `Poll`, `Registry`, `Token`, `Interest`, `Events`: mio's vocabulary, so that
 //!   phase 4 is a small diff.
 //! - [`sys`]: the system calls. `sys/epoll.rs` (Linux) and `sys/kqueue.rs` (macOS, BSD),
-//!   picked by `cfg`; `sys/net.rs`, `accept4` where it exists.
-//! - [`reactor`]: the event loop: accept, dispatch events, expire timers, shut down.
+//!   picked by one `cfg` list in `sys/mod.rs`; `sys/net.rs`, `accept4` where it exists.
+//! - [`reactor`]: the event loop: dispatch events, expire timers, shut down. Its accept
+//!   path (admission, the `503`, the EMFILE reserve) is in `reactor/accept.rs`.
 //! - [`connection`]: one connection's readiness handling: read, write, backpressure.
 //! - [`slab`]: connections indexed by token, with generations.
 //! - [`timers`]: the deadline heap with lazy deletion.
+
+// Every public item says what it is for: the documentation is part of the lesson.
+#![warn(missing_docs)]
 
 pub mod connection;
 pub mod poll;

@@ -198,7 +198,7 @@ impl Event {
     }
 }
 
-#[cfg(all(test, target_os = "linux"))]
+#[cfg(test)]
 mod tests {
     use super::*;
     use std::io::{Read, Write};
@@ -299,6 +299,31 @@ mod tests {
         assert_eq!(got.len(), 1, "only the registered socket: {got:?}");
         assert_eq!(got[0].token(), Token(2));
         assert!(got[0].is_read_closed());
+    }
+
+    /// A registration the kernel refuses fails at the `register` call itself, on every
+    /// backend (kqueue applies changes at once, as `epoll_ctl` does), so the reactor can close
+    /// the connection instead of leaving it registered for nothing.
+    #[test]
+    fn refused_registration_fails_at_once() {
+        /// A descriptor number no process ever has.
+        struct NotADescriptor;
+        impl AsRawFd for NotADescriptor {
+            fn as_raw_fd(&self) -> std::os::fd::RawFd {
+                -1
+            }
+        }
+        let mut poll = Poll::new().unwrap();
+        let mut events = Events::with_capacity(8);
+        let err = poll
+            .registry()
+            .register(&NotADescriptor, Token(5), Interest::READABLE)
+            .expect_err("a bad descriptor cannot be registered");
+        assert_eq!(err.raw_os_error(), Some(libc::EBADF));
+        assert!(
+            poll_once(&mut poll, &mut events, NOW).is_empty(),
+            "and no error event is left for a later poll"
+        );
     }
 
     /// Interests combine and report what they contain.

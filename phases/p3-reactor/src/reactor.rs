@@ -8,12 +8,17 @@
 //! }
 //! ```
 //!
-//! The loop never blocks anywhere but in `poll`: sockets are non-blocking, and the disk is
-//! the event log writer thread's business (`Service` hands it batches through a channel).
-//! Whatever one connection does, the others wait only for the CPU time it takes.
+//! The loop sleeps in `poll` and, by design, nowhere else: sockets are non-blocking, and the
+//! disk is the event log writer thread's business. The one exception is that hand-off:
+//! [`ingest_service::EventLog::append`] puts a batch in a bounded queue, and blocks while
+//! the queue is full (the disk slower than the clients), stalling every connection of this
+//! loop until the writer makes room. Otherwise, whatever one connection does, the others wait
+//! only for the CPU time it takes.
+
+mod accept;
 
 use std::fs::File;
-use std::io::{self, ErrorKind, Read, Write};
+use std::io::{self, ErrorKind, Write};
 use std::net::TcpListener;
 use std::os::unix::net::UnixStream;
 use std::sync::Arc;
@@ -25,7 +30,6 @@ use tracing::{debug, info, warn};
 use crate::connection::Connection;
 use crate::poll::{Events, Interest, Poll, Token};
 use crate::slab::Slab;
-use crate::sys;
 use crate::timers::Timers;
 
 /// The listener's token. Connections use slab indices, which never get this large.
@@ -49,7 +53,7 @@ pub struct Reactor {
     poll: Poll,
     /// `None` once shutdown began: dropping the listener makes new connects fail at once.
     listener: Option<TcpListener>,
-    /// Readable once shutdown is triggered (SIGINT/SIGTERM): see [`Shutdown::subscribe`].
+    /// The read end of the shutdown self-pipe: readable once shutdown is triggered.
     shutdown_pipe: UnixStream,
     shutdown: Shutdown,
     service: Arc<Service>,
@@ -78,9 +82,20 @@ impl Reactor {
         let poll = Poll::new()?;
         poll.registry()
             .register(&listener, LISTENER, Interest::READABLE)?;
-        let shutdown_pipe = shutdown.subscribe()?;
+        // The self-pipe (a Unix socket pair): the shutdown callback, on the signal thread,
+        // writes one byte; the read end is a descriptor like any socket, so `poll` reports
+        // it. The byte stays until read, so a trigger before the first `poll` is not lost.
+        let (shutdown_pipe, wake) = UnixStream::pair()?;
+        shutdown_pipe.set_nonblocking(true)?;
+        // A full pipe must never block the signal thread; one byte is all it ever carries.
+        wake.set_nonblocking(true)?;
         poll.registry()
             .register(&shutdown_pipe, SHUTDOWN, Interest::READABLE)?;
+        shutdown.on_trigger(move || {
+            if let Err(e) = (&wake).write(&[1]) {
+                warn!("cannot wake the reactor for shutdown: {e}");
+            }
+        });
         Ok(Reactor {
             poll,
             listener: Some(listener),
@@ -90,7 +105,7 @@ impl Reactor {
             connections: Slab::new(),
             timers: Timers::default(),
             scratch: vec![0; SCRATCH_BUFFER].into_boxed_slice(),
-            reserve_fd: open_reserve_fd(),
+            reserve_fd: accept::open_reserve_fd(),
             drain_deadline: None,
         })
     }
@@ -184,7 +199,7 @@ impl Reactor {
                 let deadline = connection.deadline();
                 connection
                     .timer
-                    .update(deadline, token, generation, &mut self.timers);
+                    .update(deadline, token.0, generation, &mut self.timers);
             }
             Ok(false) => self.close(token),
             Err(e) => {
@@ -200,7 +215,7 @@ impl Reactor {
     fn close(&mut self, token: Token) {
         if let Some(connection) = self.connections.remove(token.0) {
             // Closing a descriptor removes it from epoll and kqueue by itself; deregistering
-            // first keeps the poller's view exact (and drops kqueue changes still queued).
+            // first keeps the poller's view exact, and says so if it was not.
             if let Err(e) = self.poll.registry().deregister(connection.stream()) {
                 debug!(token = token.0, "deregister failed: {e}");
             }
@@ -211,7 +226,7 @@ impl Reactor {
     /// Calls `on_deadline` for every connection whose deadline has passed.
     fn expire_timers(&mut self, now: Instant) {
         while let Some(timer) = self.timers.pop_expired(now) {
-            let token = timer.token;
+            let token = Token(timer.key);
             // Stale: the connection is gone, and its slot may hold a newer one.
             if self.connections.generation(token.0) != Some(timer.generation) {
                 continue;
@@ -236,117 +251,12 @@ impl Reactor {
         if self.timers.needs_compaction(self.connections.len()) {
             let live = self.connections.iter().filter_map(|(key, connection)| {
                 let generation = self.connections.generation(key)?;
-                connection.timer.armed(Token(key), generation)
+                connection.timer.armed(key, generation)
             });
             self.timers.rebuild(live.collect::<Vec<_>>());
         }
     }
     // ANCHOR_END: timers
-
-    // ANCHOR: accept
-    /// The listener is readable: accept every pending connection (edge-triggered: the next
-    /// event comes only with the next new connection, so leave none behind).
-    fn accept(&mut self, now: Instant) {
-        loop {
-            let Some(listener) = &self.listener else {
-                return; // shutting down; a late event for the dropped listener
-            };
-            match sys::net::accept(listener) {
-                Ok(stream) => self.on_accepted(stream, now),
-                // The backlog is empty.
-                Err(e) if e.kind() == ErrorKind::WouldBlock => return,
-                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
-                // EMFILE (this process) / ENFILE (the whole system): out of descriptors.
-                Err(e) if is_out_of_descriptors(&e) => {
-                    self.shed_with_reserve(&e);
-                    return;
-                }
-                // The connection died in the backlog (ECONNABORTED), or Linux passed on a
-                // network error of the new socket (EPROTO, ENETUNREACH, ...; see accept(2)):
-                // that connection is lost, the next one may be fine.
-                Err(e) if is_connection_error(&e) => {
-                    debug!("accept: a pending connection failed: {e}");
-                    continue;
-                }
-                // ENOBUFS, ENOMEM: the kernel is short of memory. Stop for this round; the
-                // connections left in the backlog are accepted with the next event.
-                Err(e) => {
-                    warn!("accept failed: {e}");
-                    return;
-                }
-            }
-        }
-    }
-
-    /// A new connection: admit it (or answer 503 past `--max-conns`), register it.
-    fn on_accepted(&mut self, stream: std::net::TcpStream, now: Instant) {
-        let Some(guard) = self.service.try_connection() else {
-            reject(stream, &self.service, &mut self.scratch);
-            return;
-        };
-        // Small responses should leave at once, not wait for Nagle's algorithm to batch them.
-        if let Err(e) = stream.set_nodelay(true) {
-            debug!("TCP_NODELAY: {e}");
-        }
-        let key = self
-            .connections
-            .insert(Connection::new(stream, guard, &self.service, now));
-        let token = Token(key);
-        let connection = &self.connections.get(key).expect("just inserted");
-        if let Err(e) =
-            self.poll
-                .registry()
-                .register(connection.stream(), token, Interest::READABLE)
-        {
-            warn!("cannot register a connection: {e}");
-            self.connections.remove(key);
-            return;
-        }
-        // Arms the idle timer. No read yet: if the request is already in the socket, the
-        // registration itself produces a readable event.
-        self.settle(token, Ok(()));
-    }
-    // ANCHOR_END: accept
-
-    /// Out of file descriptors, with connections waiting in the backlog.
-    ///
-    /// Doing nothing would be wrong twice: the clients would hang until we had descriptors
-    /// again, and with a level-triggered poller the listener would stay readable and spin the
-    /// loop at 100% CPU. This is libuv's answer (`uv__emfile_trick`): the reactor keeps one
-    /// descriptor in reserve; here it closes it, which makes room to accept the pending
-    /// connections one at a time, answer each `503` and close it, then takes the reserve
-    /// back. The clients get a clear answer and the loop moves on. (nginx's answer is to stop
-    /// accepting for a while, 500 ms, and try again.)
-    fn shed_with_reserve(&mut self, error: &io::Error) {
-        let Some(reserve) = self.reserve_fd.take() else {
-            // Lost the reserve earlier (could not reopen it). Leave the backlog; the next
-            // connection's event retries, and closing connections free descriptors.
-            warn!("accept: {error}; no reserve descriptor, pending connections wait");
-            return;
-        };
-        drop(reserve);
-        let mut shed = 0u64;
-        if let Some(listener) = &self.listener {
-            loop {
-                match sys::net::accept(listener) {
-                    Ok(stream) => {
-                        // Counted like a `--max-conns` rejection: a connection, shed.
-                        self.service.stats().connection_refused();
-                        reject(stream, &self.service, &mut self.scratch);
-                        shed += 1;
-                    }
-                    Err(e) if e.kind() == ErrorKind::Interrupted => continue,
-                    Err(e) if is_connection_error(&e) => continue,
-                    Err(_) => break, // WouldBlock: backlog empty; anything else: stop here
-                }
-            }
-        }
-        self.reserve_fd = open_reserve_fd();
-        warn!(
-            shed,
-            "accept: {error}; answered 503 to the pending connections"
-        );
-    }
 
     /// Shutdown was triggered: stop accepting, ask every connection to finish, and let the
     /// loop run until they have (or the drain timeout passes).
@@ -373,50 +283,4 @@ impl Reactor {
             self.settle(Token(key), result);
         }
     }
-}
-
-/// Answers `503` on a connection the server will not serve and closes it, best effort and
-/// without waiting: the socket is non-blocking and its send buffer empty, so the short answer
-/// goes in one `write` unless the client is already gone.
-///
-/// Bytes the client already sent are read and discarded first: closing a socket with unread
-/// input makes the kernel send a reset, which can destroy the `503` before the client reads it.
-fn reject(mut stream: std::net::TcpStream, service: &Service, scratch: &mut [u8]) {
-    let _ = stream.read(scratch);
-    let _ = stream.write(&service.overloaded_response());
-    let _ = stream.shutdown(std::net::Shutdown::Write);
-}
-
-/// The descriptor kept in reserve for [`Reactor::shed_with_reserve`].
-fn open_reserve_fd() -> Option<File> {
-    match File::open("/dev/null") {
-        Ok(file) => Some(file),
-        Err(e) => {
-            warn!("cannot open a reserve descriptor (/dev/null): {e}");
-            None
-        }
-    }
-}
-
-/// EMFILE or ENFILE.
-fn is_out_of_descriptors(e: &io::Error) -> bool {
-    matches!(e.raw_os_error(), Some(libc::EMFILE) | Some(libc::ENFILE))
-}
-
-/// Errors of one pending connection, not of the listener: try the next one.
-fn is_connection_error(e: &io::Error) -> bool {
-    matches!(
-        e.raw_os_error(),
-        Some(
-            libc::ECONNABORTED
-                | libc::EPROTO
-                | libc::ENOPROTOOPT
-                | libc::EHOSTDOWN
-                | libc::EHOSTUNREACH
-                | libc::ENETDOWN
-                | libc::ENETUNREACH
-                | libc::EOPNOTSUPP
-                | libc::EPERM // a firewall rule refused it (Linux)
-        )
-    )
 }

@@ -7,7 +7,7 @@
 //!
 //! # Why a binary heap, and why lazy
 //!
-//! A min-heap of `(instant, token, generation)` gives the earliest deadline in O(1) and
+//! A min-heap of `(instant, key, generation)` gives the earliest deadline in O(1) and
 //! pops or pushes in O(log n). A *timer wheel* (an array of buckets, one per tick, as tokio
 //! and the Linux kernel use) does both in O(1), but quantises time to its tick and earns its
 //! keep with millions of short timers per second. We have one coarse deadline (seconds) per
@@ -34,16 +34,17 @@ use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::time::{Duration, Instant};
 
-use crate::poll::Token;
-
-/// One heap entry: wake up at `at` for the connection `token`, if its slot is still at
-/// `generation`.
+/// One heap entry: wake up at `at` for the connection in slab slot `key`, if that slot is
+/// still at `generation`.
+///
+/// Keyed by the plain slab key, not by a poller's `Token`, so that a reactor on any poller
+/// (this crate's, mio's) uses the heap without converting its own token type.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Timer {
     /// When. First field, so the derived ordering sorts by it.
     pub at: Instant,
-    /// Whose: the connection's slab key.
-    pub token: Token,
+    /// Whose: the connection's slab key (see [`crate::slab`]).
+    pub key: usize,
     /// Which connection in that slot: see [`crate::slab`].
     pub generation: u64,
 }
@@ -113,7 +114,7 @@ impl TimerHandle {
     pub fn update(
         &mut self,
         deadline: Option<Instant>,
-        token: Token,
+        key: usize,
         generation: u64,
         timers: &mut Timers,
     ) {
@@ -129,7 +130,7 @@ impl TimerHandle {
         }
         timers.push(Timer {
             at,
-            token,
+            key,
             generation,
         });
         self.armed = Some(at);
@@ -149,10 +150,10 @@ impl TimerHandle {
     }
 
     /// The armed entry, for [`Timers::rebuild`].
-    pub fn armed(&self, token: Token, generation: u64) -> Option<Timer> {
+    pub fn armed(&self, key: usize, generation: u64) -> Option<Timer> {
         self.armed.map(|at| Timer {
             at,
-            token,
+            key,
             generation,
         })
     }
@@ -171,17 +172,17 @@ mod tests {
     fn pops_in_deadline_order_when_due() {
         let t0 = Instant::now();
         let mut timers = Timers::default();
-        for (secs, token) in [(30, 1), (10, 2), (20, 3)] {
+        for (secs, key) in [(30, 1), (10, 2), (20, 3)] {
             timers.push(Timer {
                 at: at(t0, secs),
-                token: Token(token),
+                key,
                 generation: 0,
             });
         }
         assert_eq!(timers.next_timeout(t0), Some(Duration::from_secs(10)));
         assert_eq!(timers.pop_expired(at(t0, 5)), None, "nothing due yet");
         let popped: Vec<usize> = std::iter::from_fn(|| timers.pop_expired(at(t0, 25)))
-            .map(|t| t.token.0)
+            .map(|t| t.key)
             .collect();
         assert_eq!(popped, vec![2, 3]);
         assert_eq!(timers.next_timeout(at(t0, 40)), Some(Duration::ZERO));
@@ -203,15 +204,15 @@ mod tests {
         let t0 = Instant::now();
         let mut timers = Timers::default();
         let mut handle = TimerHandle::default();
-        let token = Token(7);
+        let key = 7;
 
-        handle.update(Some(at(t0, 30)), token, 0, &mut timers); // idle deadline
+        handle.update(Some(at(t0, 30)), key, 0, &mut timers); // idle deadline
         for secs in 31..100 {
-            handle.update(Some(at(t0, secs)), token, 0, &mut timers); // each request: later
+            handle.update(Some(at(t0, secs)), key, 0, &mut timers); // each request: later
         }
         assert_eq!(timers.len(), 1, "moving later pushes nothing");
 
-        handle.update(Some(at(t0, 10)), token, 0, &mut timers); // header deadline: earlier
+        handle.update(Some(at(t0, 10)), key, 0, &mut timers); // header deadline: earlier
         assert_eq!(timers.len(), 2);
 
         let first = timers.pop_expired(at(t0, 10)).unwrap();
@@ -226,11 +227,11 @@ mod tests {
         let t0 = Instant::now();
         let mut timers = Timers::default();
         let mut handle = TimerHandle::default();
-        handle.update(Some(at(t0, 30)), Token(1), 0, &mut timers);
+        handle.update(Some(at(t0, 30)), 1, 0, &mut timers);
         let timer = timers.pop_expired(at(t0, 30)).unwrap();
         assert!(handle.fired(&timer));
-        assert!(handle.armed(Token(1), 0).is_none());
-        handle.update(Some(at(t0, 60)), Token(1), 0, &mut timers);
+        assert!(handle.armed(1, 0).is_none());
+        handle.update(Some(at(t0, 60)), 1, 0, &mut timers);
         assert_eq!(
             timers.pop_expired(at(t0, 60)).map(|t| t.at),
             Some(at(t0, 60))
@@ -245,14 +246,14 @@ mod tests {
         let mut handle = TimerHandle::default();
         for secs in (1..=2000).rev() {
             // every update earlier than the last: 2000 pushes, one live
-            handle.update(Some(at(t0, secs)), Token(3), 5, &mut timers);
+            handle.update(Some(at(t0, secs)), 3, 5, &mut timers);
         }
         assert!(timers.needs_compaction(1));
-        timers.rebuild(handle.armed(Token(3), 5));
+        timers.rebuild(handle.armed(3, 5));
         assert_eq!(timers.len(), 1);
         assert!(!timers.needs_compaction(1));
         let live = timers.pop_expired(at(t0, 1)).unwrap();
-        assert_eq!((live.token, live.generation), (Token(3), 5));
+        assert_eq!((live.key, live.generation), (3, 5));
         assert!(handle.fired(&live));
     }
 }

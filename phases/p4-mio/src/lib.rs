@@ -10,12 +10,14 @@
 //!
 //! ## What it shows
 //!
-//! - **Portable readiness.** mio is edge-triggered everywhere (epoll, kqueue, and a
-//!   readiness emulation over IOCP on Windows); the reactor obeys the same rules as in
-//!   phase 3: accept and read until `WouldBlock`, write interest only while output waits.
-//!   Shutdown wakes `poll` through a `mio::Waker` instead of a self-pipe.
+//! - **Portable readiness.** mio is edge-triggered on every poller it speaks (epoll, kqueue;
+//!   mio also emulates readiness over IOCP on Windows, but this phase reuses phase 3's slab
+//!   and timers and so runs where phase 3 does: Unix only, Linux, macOS and the BSDs). The
+//!   reactor obeys the same rules as in phase 3: accept and read until `WouldBlock`, write
+//!   interest only while output waits. Shutdown wakes `poll` through a `mio::Waker` instead
+//!   of a self-pipe.
 //! - **A reactor per core.** The reactors share nothing but the `Service` (its stats are
-//!   atomics, its event log a channel to the writer thread): no connection moves between
+//!   atomics, its event log a bounded queue to the writer thread): no connection moves between
 //!   them, and each one's state is touched by its own thread only. N copies of phase 3.
 //! - **Kernel load balancing.** On Linux the listeners form a `SO_REUSEPORT` group and the
 //!   kernel hashes each new connection to one of them ([`listeners`]). Each reactor logs how
@@ -50,12 +52,12 @@
 //! ss -ltnp 'sport = :8080'                     # one listening socket per reactor (Linux)
 //! top -H -p $(pgrep p4-mio)                    # the reactor-N threads share the load
 //! just load p4-mio 1000
-//! phases/p3-reactor/scripts/measure.sh target/release/p4-mio    # wrk, as for phase 3
-//! cargo run --release -p p3-reactor --example idle_rss -- target/release/p4-mio
+//! scripts/measure.sh target/release/p4-mio    # wrk, as for phase 3
+//! just idle p4-mio 5000                                   # RSS per idle connection
 //! ```
 //!
 //! Stop it with Ctrl-C: each reactor logs `reactor stopped` with the connections it accepted.
-//! The book's chapter "Phase 4: mio and a reactor per core" walks through these files, after
+//! The book's chapter "Phase 4: the reactor on mio" walks through these files, after
 //! the generated diff of `reactor.rs` against phase 3's.
 //!
 //! # Layout
@@ -63,13 +65,16 @@
 //! - this file: [`serve`], which sets up the listeners, starts a reactor thread for each,
 //!   and joins them.
 //! - [`listeners`]: one listener per reactor: the `SO_REUSEPORT` group, or one shared socket.
-//! - [`reactor`]: the event loop: accept, dispatch events, expire timers, shut down (phase
-//!   3's, on mio).
+//! - [`reactor`]: the event loop: dispatch events, expire timers, shut down; the accept path
+//!   in `reactor/accept.rs` (phase 3's two files, on mio).
 //! - [`connection`]: one connection's readiness handling: read, write, backpressure (phase
 //!   3's, on mio).
 //! - from `p3-reactor`: `slab` (connections indexed by token) and `timers` (the deadline heap).
 //!
 //! [mio]: https://docs.rs/mio
+
+// Every public item says what it is for: the documentation is part of the lesson.
+#![warn(missing_docs)]
 
 pub mod connection;
 pub mod listeners;

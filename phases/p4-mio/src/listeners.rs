@@ -65,22 +65,14 @@ pub fn per_reactor(first: TcpListener, count: usize) -> io::Result<Vec<TcpListen
 /// Sets `SO_REUSEPORT` on `first` (bound already) and binds `more` listeners next to it.
 #[cfg(target_os = "linux")]
 fn reuseport_group(first: &TcpListener, more: usize) -> io::Result<Vec<TcpListener>> {
-    use ingest_service::run::LISTEN_BACKLOG;
-    use socket2::{Domain, SockRef, Socket, Type};
+    use socket2::SockRef;
 
     // The real address: with `--addr 127.0.0.1:0` the port is known only now.
     let addr = first.local_addr()?;
     SockRef::from(first).set_reuse_port(true)?;
-    let bind_one = || -> io::Result<TcpListener> {
-        // As `ingest_service::run::bind` does, plus SO_REUSEPORT before the bind.
-        let socket = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
-        socket.set_reuse_address(true)?;
-        socket.set_reuse_port(true)?;
-        socket.bind(&addr.into())?;
-        socket.listen(LISTEN_BACKLOG)?;
-        Ok(socket.into())
-    };
-    let others: io::Result<Vec<TcpListener>> = (0..more).map(|_| bind_one()).collect();
+    let others: io::Result<Vec<TcpListener>> = (0..more)
+        .map(|_| ingest_service::bind(addr, true))
+        .collect();
     if others.is_err() {
         // Back to an exclusive port: no other process may join it now.
         let _ = SockRef::from(first).set_reuse_port(false);
@@ -138,7 +130,7 @@ mod tests {
         for listener in &listeners {
             assert!(socket2::SockRef::from(listener).reuse_port().unwrap());
         }
-        let err = ingest_service::run::bind(addr).expect_err("the port is taken");
+        let err = ingest_service::bind(addr, false).expect_err("the port is taken");
         assert_eq!(err.kind(), io::ErrorKind::AddrInUse);
     }
 }

@@ -3,10 +3,12 @@
 //! then SIGTERM, then each reactor's `reactor stopped ... accepted=N` log line.
 #![cfg(target_os = "linux")]
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpStream};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::Path;
+use std::time::Duration;
+
+use conformance::{Options, ServerProcess};
 
 /// Connections opened; with two listeners, the chance that a fair hash puts all of them on
 /// one is 2 in 2^100.
@@ -15,20 +17,20 @@ const CONNECTIONS: usize = 100;
 /// Both reactors accept connections, and together exactly the ones we opened.
 #[test]
 fn two_reactors_share_the_connections() {
-    let dir = tempfile::tempdir().expect("temporary dir");
-    let stderr_path = dir.path().join("server.stderr");
-    let child = Command::new(env!("CARGO_BIN_EXE_p4-mio"))
-        .args(["--addr", "127.0.0.1:0", "--threads", "2", "--log", "info"])
-        .arg("--data-dir")
-        .arg(dir.path().join("data"))
-        .env_remove("RUST_LOG") // the test reads info lines: a stricter filter would hide them
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(std::fs::File::create(&stderr_path).expect("stderr file"))
-        .spawn()
-        .expect("start p4-mio");
-    let mut server = Killed(child);
-    let addr = read_banner(&mut server.0);
+    let options = Options {
+        args: ["--threads", "2", "--log", "info"]
+            .map(String::from)
+            .to_vec(),
+        // The test reads info lines: a stricter RUST_LOG filter would hide them.
+        configure: Some(Box::new(|command| {
+            command.env_remove("RUST_LOG");
+        })),
+        ..Options::default()
+    };
+    let mut server =
+        ServerProcess::try_start_with(Path::new(env!("CARGO_BIN_EXE_p4-mio")), options)
+            .expect("start p4-mio");
+    let addr = server.addr();
 
     for i in 0..CONNECTIONS {
         let mut stream = TcpStream::connect(addr).unwrap_or_else(|e| panic!("connect {i}: {e}"));
@@ -47,8 +49,11 @@ fn two_reactors_share_the_connections() {
         );
     }
 
-    terminate(&mut server.0);
-    let log = std::fs::read_to_string(&stderr_path).expect("read stderr");
+    let status = server
+        .terminate(Duration::from_secs(10))
+        .expect("exits within 10 s of SIGTERM");
+    assert!(status.success(), "exit status after SIGTERM: {status}");
+    let log = std::fs::read_to_string(server.log_path()).expect("read stderr");
     let mut accepted = stopped_reactors(&log);
     accepted.sort();
     assert_eq!(
@@ -78,46 +83,4 @@ fn field(line: &str, name: &str) -> u64 {
         .find_map(|word| word.strip_prefix(name))
         .and_then(|value| value.parse().ok())
         .unwrap_or_else(|| panic!("no {name}NUMBER in {line:?}"))
-}
-
-/// The address in the first stdout line, `listening on http://IP:PORT (phase NAME, pid PID)`.
-fn read_banner(child: &mut Child) -> SocketAddr {
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().expect("piped"))
-        .read_line(&mut line)
-        .expect("read the first line");
-    line.split("http://")
-        .nth(1)
-        .and_then(|rest| rest.split_whitespace().next())
-        .and_then(|addr| addr.parse().ok())
-        .unwrap_or_else(|| panic!("unexpected first line: {line:?}"))
-}
-
-/// Sends SIGTERM and waits (at most 10 s) for a clean exit.
-fn terminate(child: &mut Child) {
-    let pid = libc::pid_t::try_from(child.id()).expect("pid");
-    // SAFETY: kill(2) has no memory-safety preconditions; `pid` is our unreaped child.
-    assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0, "kill");
-    let start = Instant::now();
-    loop {
-        if let Some(status) = child.try_wait().expect("wait") {
-            assert!(status.success(), "exit status after SIGTERM: {status}");
-            return;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(10),
-            "no exit within 10 s of SIGTERM"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-/// Kills the server when the test ends, whichever way it ends.
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }

@@ -15,11 +15,14 @@
 //! 16 KiB `buf` per connection, would keep that buffer for as long as the client is silent:
 //! 5,000 idle clients, 80 MiB. So the task waits for readiness with `readable().await`, which
 //! borrows nothing, and only then reads, with `try_read`, into a scratch buffer that belongs to
-//! the worker *thread* ([`SCRATCH`]) and is used between two awaits, never across one. `Conn`
+//! the worker *thread* (`SCRATCH`) and is used between two awaits, never across one. `Conn`
 //! copies out only the bytes of an incomplete request. The cost of this: tokio's `AsyncRead`
 //! clears readiness itself after a short read, while `try_read` learns that the socket is
-//! drained only from a final `WouldBlock`, one more `read()` per wake-up, exactly like the
-//! edge-triggered loops of phases 3 and 4.
+//! drained only from a final `WouldBlock`: one more `read()` per wake-up. (Phases 3 and 4
+//! skip that read after a short one, because their own flag says whether to read: `read_ready`
+//! in `phases/p3-reactor/src/connection.rs`. Here tokio keeps the socket marked readable until
+//! a read says `WouldBlock`, so the next `readable().await` would return at once and the read
+//! would happen anyway.)
 //!
 //! ## Why no `spawn_blocking`
 //!
@@ -43,7 +46,8 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio_util::sync::CancellationToken;
 
-/// Bytes read per `try_read`, as in every phase.
+/// Bytes read per `try_read`. The buffer belongs to the worker thread, not the connection
+/// ([`SCRATCH`]), so its size costs nothing per idle connection.
 const READ_BUFFER: usize = 16 * 1024;
 
 /// How long a connection we are closing may take to say goodbye (see [`close`]).

@@ -14,7 +14,8 @@
 //! - **Readiness.** `stream.readable().await` registers interest, parks the task, and wakes it
 //!   when epoll says so; phase 3 did this with `epoll_ctl` and a token.
 //! - **Timers.** One `tokio::time::Sleep` per connection, reset to `Conn::deadline()`; the
-//!   runtime keeps them in a hierarchical timer wheel, phase 3 in a `BTreeMap`.
+//!   runtime keeps them in a hierarchical timer wheel, phase 3 in a heap of its own
+//!   (`phases/p3-reactor/src/timers.rs`).
 //! - **All cores.** `--threads` worker threads, each with its own run queue, stealing work
 //!   when idle. Phase 4 needed `SO_REUSEPORT` and a reactor per core for the same.
 //! - **The price:** a heap-allocated task per connection, a waker per wake-up, atomic
@@ -36,15 +37,18 @@
 //! just load p5-tokio 1000
 //! ```
 //!
-//! The book's chapter "Phase 5: async/await on tokio" walks through these files.
+//! The book's chapter "Phase 5: tokio" walks through these files.
 //!
 //! # Layout
 //!
 //! - this file: the runtime, built by hand, and the accept loop.
 //! - [`connection`]: one connection as one task: read, write, deadline and shutdown in one
 //!   `select!`.
-//! - [`shutdown`]: signals and the server's `Shutdown` turned into one `CancellationToken`, and
-//!   the drain that waits for the connection tasks.
+//! - [`shutdown`]: the server's `Shutdown` turned into one `CancellationToken`, and the drain
+//!   that waits for the connection tasks.
+
+// Every public item says what it is for: the documentation is part of the lesson.
+#![warn(missing_docs)]
 
 pub mod connection;
 pub mod shutdown;
@@ -114,7 +118,6 @@ pub fn serve(server: Server) -> io::Result<()> {
     runtime.block_on(async move {
         let listener = TcpListener::from_std(listener)?;
         let cancel = shutdown::cancellation_for(&shutdown);
-        tokio::spawn(shutdown::watch_signals(shutdown.clone()));
 
         let tracker = TaskTracker::new();
         accept_loop(listener, &service, &cancel, &tracker).await;

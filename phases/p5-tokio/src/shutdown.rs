@@ -7,16 +7,12 @@
 //! parked, and each decides what "stopping" means for it (the accept loop stops at once; a
 //! connection finishes the request it is reading).
 //!
-//! Two sources feed the token:
-//!
-//! - the server's [`Shutdown`], which `main_with` triggers on SIGINT/SIGTERM for every phase,
-//!   and which tests (or an embedding program) may trigger directly;
-//! - tokio's own signal streams ([`watch_signals`]), the way a tokio program on its own
-//!   would catch Ctrl-C. They trigger the same `Shutdown`, so both paths end in one place and
-//!   whichever comes first wins; triggering twice is harmless.
+//! The token is fed by the server's [`Shutdown`], which `main_with` triggers on SIGINT/SIGTERM
+//! from the one signal watcher every phase shares (tests, or an embedding program, may
+//! trigger it directly). A tokio program on its own would catch the signals with
+//! `tokio::signal`; here that would be a second watcher for the same signals.
 
 use ingest_service::{Shutdown, DRAIN_TIMEOUT};
-use tokio::signal::unix::{signal, SignalKind};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{info, warn};
@@ -24,43 +20,14 @@ use tracing::{info, warn};
 /// A token cancelled when `shutdown` is triggered, for the accept loop and every connection.
 ///
 /// `Shutdown::on_trigger` runs its callback on whichever thread triggers (the signal
-/// watcher, a test, a worker running [`watch_signals`]), or at once if shutdown has already
-/// started. Either is fine: `CancellationToken::cancel` may be called from any thread, never
-/// blocks, and wakes the tasks waiting on it wherever they are parked.
+/// watcher, a test), or at once if shutdown has already started. Either is fine:
+/// `CancellationToken::cancel` may be called from any thread, never blocks, and wakes the
+/// tasks waiting on it wherever they are parked.
 pub fn cancellation_for(shutdown: &Shutdown) -> CancellationToken {
     let cancel = CancellationToken::new();
     let on_trigger = cancel.clone();
     shutdown.on_trigger(move || on_trigger.cancel());
     cancel
-}
-
-/// Waits for Ctrl-C (SIGINT) or SIGTERM, then triggers `shutdown`.
-///
-/// Runs as a task of its own for the whole life of the runtime; dropping the runtime ends it.
-pub async fn watch_signals(shutdown: Shutdown) {
-    let mut terminate = match signal(SignalKind::terminate()) {
-        Ok(stream) => stream,
-        Err(e) => {
-            // `main_with` still catches both signals; only this second listener is lost.
-            warn!("cannot listen for SIGTERM through tokio: {e}");
-            return;
-        }
-    };
-    let which = tokio::select! {
-        result = tokio::signal::ctrl_c() => match result {
-            Ok(()) => "SIGINT",
-            Err(e) => {
-                warn!("cannot listen for SIGINT through tokio: {e}");
-                return;
-            }
-        },
-        _ = terminate.recv() => "SIGTERM",
-    };
-    // The shared signal watcher may have seen the same signal first and said so already.
-    if !shutdown.is_triggered() {
-        info!(signal = which, "shutting down gracefully");
-    }
-    shutdown.trigger();
 }
 
 /// Waits for every connection task to finish, at most [`DRAIN_TIMEOUT`].

@@ -3,6 +3,7 @@
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
+use std::sync::atomic::Ordering;
 use std::sync::mpsc;
 use std::sync::Arc;
 use std::thread;
@@ -14,6 +15,8 @@ use ingest_service::{Config, Server, Service, Shutdown};
 struct Running {
     addr: std::net::SocketAddr,
     shutdown: Shutdown,
+    /// The server's service, to watch its counters.
+    service: Arc<Service>,
     /// Receives `serve`'s result when it returns.
     done: mpsc::Receiver<std::io::Result<()>>,
     _data_dir: tempfile::TempDir,
@@ -32,7 +35,7 @@ fn start() -> Running {
     let shutdown = Shutdown::new();
     let server = Server {
         listener,
-        service,
+        service: Arc::clone(&service),
         shutdown: shutdown.clone(),
         config,
     };
@@ -43,6 +46,7 @@ fn start() -> Running {
     Running {
         addr,
         shutdown,
+        service,
         done,
         _data_dir: data_dir,
     }
@@ -117,13 +121,29 @@ fn request_in_progress_is_finished_with_connection_close() {
         "POST /ingest HTTP/1.1\r\nHost: t\r\nContent-Length: {}\r\n\r\n",
         body.len()
     );
+    let mut idle = connect(server.addr);
+    idle.write_all(b"GET /health HTTP/1.1\r\nHost: t\r\n\r\n")
+        .unwrap();
+    read_response(&mut idle, "ok");
+    let before = server.service.stats().bytes_read.load(Ordering::Relaxed);
     busy.write_all(head.as_bytes()).unwrap();
     busy.write_all(&body[..10]).unwrap();
-    // Let the server read the head before shutdown starts.
-    thread::sleep(Duration::from_millis(200));
+    // The server must have read the head before shutdown starts: wait until it counts the
+    // bytes, not for a guessed while.
+    let sent = (head.len() + 10) as u64;
+    let waiting = Instant::now();
+    while server.service.stats().bytes_read.load(Ordering::Relaxed) < before + sent {
+        assert!(
+            waiting.elapsed() < Duration::from_secs(5),
+            "the server did not read the request head"
+        );
+        thread::sleep(Duration::from_millis(1));
+    }
 
     server.shutdown.trigger();
-    thread::sleep(Duration::from_millis(200));
+    // The idle connection closing shows the shutdown reached the connection tasks; the busy
+    // one sees it first too when it wakes (its `select!` is biased to cancellation).
+    assert_eq!(read_to_close(&mut idle), "");
     busy.write_all(&body[10..]).unwrap();
     let response = read_to_close(&mut busy);
     assert!(response.starts_with("HTTP/1.1 202 "), "{response}");

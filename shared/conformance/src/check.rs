@@ -91,6 +91,15 @@ impl Ctx {
     }
 }
 
+/// The environment variable that turns every skip into a failure. `.ci/run` sets it: on
+/// CI a check that could not run (no `curl`, a low descriptor limit) must fail, not pass.
+pub const STRICT_ENV: &str = "CONFORMANCE_STRICT";
+
+/// Whether skips fail ([`STRICT_ENV`] set to anything but `0` or empty).
+pub fn strict() -> bool {
+    std::env::var(STRICT_ENV).is_ok_and(|v| !v.is_empty() && v != "0")
+}
+
 /// Prints a note a reader of a passing run should see (a part skipped, a measured figure).
 /// In `cargo test` it shows with `--nocapture` or when the test fails.
 pub fn note(name: &str, message: &str) {
@@ -107,7 +116,9 @@ pub fn find_check(name: &str) -> Option<&'static Check> {
 
 /// The body of every generated `#[test]`: runs the check named `name` against `bin`,
 /// starting a default server first when the check shares one. Panics with the check's
-/// message (and the server's last log lines) when it fails; prints and returns when skipped.
+/// message (and the server's last log lines) when it fails. A skipped check panics too
+/// under [`STRICT_ENV`]; otherwise it says `SKIP` and why on the terminal, past `cargo
+/// test`'s output capture, so a skip is never a silent pass.
 pub fn run_phase_check(bin: &str, name: &str) {
     let check = find_check(name)
         .unwrap_or_else(|| panic!("conformance has no check named {name}: update the crate"));
@@ -127,7 +138,18 @@ pub fn run_phase_check(bin: &str, name: &str) {
     };
     match (check.run)(&ctx) {
         Ok(()) => {}
-        Err(Failure::Skip(why)) => eprintln!("SKIP {name}: {why}"),
+        Err(Failure::Skip(why)) if strict() => {
+            panic!("SKIP {name}: {why} ({STRICT_ENV} is set, so a skipped check fails)")
+        }
+        Err(Failure::Skip(why)) => {
+            use std::io::Write as _;
+            // Written to the stderr handle itself, not through `eprintln!`: the test
+            // harness captures the macros' output of a passing test, and hides it.
+            let _ = writeln!(
+                std::io::stderr(),
+                "SKIP {name}: {why} (the test passes; set {STRICT_ENV}=1 to make it fail)"
+            );
+        }
         Err(Failure::Fail(why)) => {
             let log = server.as_ref().map(|s| s.stderr_tail()).unwrap_or_default();
             panic!("FAIL {name}: {why}\n--- server stderr (last lines) ---\n{log}");

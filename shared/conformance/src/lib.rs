@@ -10,6 +10,7 @@
 //! - [`server`]: [`ServerProcess`], a phase binary started on `127.0.0.1:0` with a temporary
 //!   data dir, found through its `listening on` line, signalled, restarted, killed on drop.
 //! - [`check`]: what a [`Check`] is, its [`Ctx`], and [`run_phase_check`] behind each test.
+//! - [`rlimit`]: the open-file limit raised portably (shared with the bench).
 //! - [`support`]: shared expectations (`expect_error_and_close`, `/stats`, canonical lines).
 //! - [`checks`]: the checks, one module per part of SPEC.md, listed in [`checks::ALL`] and
 //!   [`checks::SCALE`].
@@ -37,11 +38,12 @@
 pub mod check;
 pub mod checks;
 pub mod client;
+pub mod rlimit;
 pub mod server;
 pub mod support;
 
 pub use check::{find_check, run_phase_check, Check, Ctx, Failure, Needs, Outcome};
-pub use server::ServerProcess;
+pub use server::{Options, ServerProcess};
 
 /// Expands to one `#[test]` per check of [`checks::ALL`] against the binary at `$bin`
 /// (usually `env!("CARGO_BIN_EXE_<name>")`). Each test starts its own server process.

@@ -1,6 +1,10 @@
 //! `conformance`: run the suite against a server that is already running (`--addr`) or that
 //! the suite starts itself (`--spawn BIN`), and print one line per check.
 //!
+//! With `--addr`, the checks that must start their own server (special limits, signals,
+//! restarts) cannot run; they are listed at the end with the reason, and `--spawn` (or
+//! `just check PHASE`) runs them. `CONFORMANCE_STRICT=1` turns every skip into a failure.
+//!
 //! ```text
 //! conformance --addr 127.0.0.1:8080 --data-file ./data/events.ndjson
 //! conformance --spawn target/debug/p1-blocking --only max_conns_503
@@ -95,18 +99,33 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    let strict = conformance::check::strict();
     let (mut passed, mut failed) = (0, 0);
+    let mut skipped: Vec<(&str, String)> = Vec::new();
     for check in selected {
-        if check.needs == Needs::Spawn && ctx.bin.is_none() {
-            println!("SKIP {}: needs --spawn", check.name);
-            continue;
-        }
-        match (check.run)(&ctx) {
+        let outcome = if check.needs == Needs::Spawn && ctx.bin.is_none() {
+            Err(Failure::Skip(
+                "starts its own server with special flags or signals it: needs --spawn".into(),
+            ))
+        } else {
+            (check.run)(&ctx)
+        };
+        match outcome {
             Ok(()) => {
                 passed += 1;
                 println!("PASS {}", check.name);
             }
-            Err(Failure::Skip(why)) => println!("SKIP {}: {why}", check.name),
+            Err(Failure::Skip(why)) if strict => {
+                failed += 1;
+                println!(
+                    "FAIL {}: skipped under CONFORMANCE_STRICT: {why}",
+                    check.name
+                );
+            }
+            Err(Failure::Skip(why)) => {
+                println!("SKIP {}: {why}", check.name);
+                skipped.push((check.name, why));
+            }
             Err(Failure::Fail(why)) => {
                 failed += 1;
                 println!("FAIL {}: {why}", check.name);
@@ -114,7 +133,27 @@ fn main() -> ExitCode {
         }
     }
     drop(server);
-    println!("{passed} passed, {failed} failed");
+    if !skipped.is_empty() {
+        println!(
+            "\n{} check(s) skipped, so this run proves less than the whole SPEC:",
+            skipped.len()
+        );
+        for (name, why) in &skipped {
+            println!("  {name:<36} {why}");
+        }
+        if args.addr.is_some() {
+            println!(
+                "Run them with `just check PHASE` or `conformance --spawn path/to/server`, which \
+                 start the server themselves."
+            );
+        }
+        println!(
+            "{passed} passed, {failed} failed, {} skipped",
+            skipped.len()
+        );
+    } else {
+        println!("{passed} passed, {failed} failed");
+    }
     if failed == 0 {
         ExitCode::SUCCESS
     } else {

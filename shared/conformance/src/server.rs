@@ -19,12 +19,29 @@ const START_TIMEOUT: Duration = Duration::from_secs(10);
 /// that a hung check ends quickly, long enough that a slow machine does not trip them.
 const DEFAULT_ARGS: &[&str] = &["--header-timeout", "5s", "--idle-timeout", "10s"];
 
+/// A change to the server's `Command` before it is spawned (the bench pins it to CPUs).
+pub type Configure = Box<dyn Fn(&mut Command) + Send + Sync>;
+
+/// How to start a server, beyond the binary: [`ServerProcess::try_start`] covers the
+/// common case; the bench uses [`ServerProcess::try_start_with`].
+#[derive(Default)]
+pub struct Options {
+    /// Flags besides `--addr` and `--data-dir`.
+    pub args: Vec<String>,
+    /// Leave out the suite's short default timeouts (the bench measures the phase's own).
+    pub no_default_args: bool,
+    /// Applied to the `Command` before every spawn (restarts too).
+    pub configure: Option<Configure>,
+}
+
 /// A phase binary running under the suite, killed when dropped.
 pub struct ServerProcess {
     /// The binary, kept to restart it on the same data directory.
     bin: PathBuf,
     /// The flags it was started with (besides `--addr` and `--data-dir`), kept for restarts.
     args: Vec<String>,
+    /// Applied to the `Command` before each spawn.
+    configure: Option<Configure>,
     /// The running child; `None` once it has exited and been reaped.
     child: Option<Child>,
     /// The address parsed from the first stdout line.
@@ -47,21 +64,36 @@ impl ServerProcess {
 
     /// Like [`ServerProcess::start`], but returns the reason it could not start.
     pub fn try_start(bin: &Path, extra_args: &[&str]) -> Result<ServerProcess, String> {
+        ServerProcess::try_start_with(
+            bin,
+            Options {
+                args: extra_args.iter().map(|s| s.to_string()).collect(),
+                ..Options::default()
+            },
+        )
+    }
+
+    /// Starts `bin` as `options` say, with a temporary data dir and `--addr 127.0.0.1:0`,
+    /// and waits for its `listening on` line.
+    pub fn try_start_with(bin: &Path, options: Options) -> Result<ServerProcess, String> {
         let data_dir = tempfile::Builder::new()
             .prefix("conformance-")
             .tempdir()
             .map_err(|e| format!("cannot create a temporary data dir: {e}"))?;
         // A default flag the caller also gives is left out: clap rejects a flag given twice.
         let mut args: Vec<String> = Vec::new();
-        for pair in DEFAULT_ARGS.chunks(2) {
-            if !extra_args.contains(&pair[0]) {
-                args.extend(pair.iter().map(|s| s.to_string()));
+        if !options.no_default_args {
+            for pair in DEFAULT_ARGS.chunks(2) {
+                if !options.args.iter().any(|a| a == pair[0]) {
+                    args.extend(pair.iter().map(|s| s.to_string()));
+                }
             }
         }
-        args.extend(extra_args.iter().map(|s| s.to_string()));
+        args.extend(options.args);
         let mut server = ServerProcess {
             bin: bin.to_path_buf(),
             args,
+            configure: options.configure,
             child: None,
             addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             phase: String::new(),
@@ -79,7 +111,8 @@ impl ServerProcess {
             .append(true)
             .open(&stderr_path)
             .map_err(|e| format!("cannot create {}: {e}", stderr_path.display()))?;
-        let mut child = Command::new(&self.bin)
+        let mut command = Command::new(&self.bin);
+        command
             .arg("--addr")
             .arg("127.0.0.1:0")
             .arg("--data-dir")
@@ -87,7 +120,11 @@ impl ServerProcess {
             .args(&self.args)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
-            .stderr(stderr)
+            .stderr(stderr);
+        if let Some(configure) = &self.configure {
+            configure(&mut command);
+        }
+        let mut child = command
             .spawn()
             .map_err(|e| format!("cannot start {}: {e}", self.bin.display()))?;
         let stdout = child.stdout.take().expect("stdout is piped");
@@ -150,10 +187,22 @@ impl ServerProcess {
         self.data_dir.path().join("events.ndjson")
     }
 
+    /// The file the server's stderr (its log) goes to.
+    pub fn log_path(&self) -> PathBuf {
+        self.data_dir.path().join("server.stderr")
+    }
+
+    /// Whether the server has exited (it is reaped if so); false while it runs.
+    pub fn has_exited(&mut self) -> bool {
+        match self.child.as_mut() {
+            Some(child) => !matches!(child.try_wait(), Ok(None)),
+            None => true,
+        }
+    }
+
     /// The last lines the server logged, for failure messages.
     pub fn stderr_tail(&self) -> String {
-        let text =
-            std::fs::read_to_string(self.data_dir.path().join("server.stderr")).unwrap_or_default();
+        let text = std::fs::read_to_string(self.log_path()).unwrap_or_default();
         let lines: Vec<&str> = text.lines().collect();
         lines[lines.len().saturating_sub(15)..].join("\n")
     }

@@ -23,7 +23,10 @@ use crate::{HttpError, Limits};
 enum State {
     /// Hex digits of a chunk size; `digits` so far.
     Size { digits: u8 },
-    /// Whitespace after the size or an extension, before `;` or CR.
+    /// Whitespace right after the size: only more whitespace or `;` may follow (RFC 9112
+    /// section 7.1 allows it only as the `BWS` before a chunk extension).
+    SizeSpace,
+    /// Whitespace after an extension, before `;` or CR.
     BeforeSemicolon,
     /// After `;`: optional whitespace, then an extension name.
     ExtNameStart,
@@ -164,7 +167,12 @@ impl ChunkedDecoder {
                 }
                 return self.after_size_or_ext(b);
             }
-            // chunk-ext = *( BWS ";" BWS ext-name [ BWS "=" BWS ext-val ] )
+            // chunk-ext = *( BWS ";" BWS ext-name [ BWS "=" BWS ext-val ] ): whitespace after
+            // the size is legal only on the way to a `;`. `5 \r\n` is a size line some
+            // parsers read as 5 and others reject; disagreeing parsers are how smuggling starts.
+            (SizeSpace, b' ' | b'\t') => SizeSpace,
+            (SizeSpace, b';') => ExtNameStart,
+            (SizeSpace, _) => return Err(HttpError::CHUNK_SIZE_WHITESPACE),
             (BeforeSemicolon, b' ' | b'\t') => BeforeSemicolon,
             (BeforeSemicolon, _) => return self.after_size_or_ext(b),
             (ExtNameStart, b' ' | b'\t') => ExtNameStart,
@@ -227,6 +235,7 @@ impl ChunkedDecoder {
         self.state = match b {
             b';' => State::ExtNameStart,
             b'\r' => State::SizeLf,
+            b' ' | b'\t' if matches!(self.state, State::Size { .. }) => State::SizeSpace,
             b' ' | b'\t' => State::BeforeSemicolon,
             b'\n' => return Err(HttpError::BARE_LF),
             _ if matches!(self.state, State::Size { .. }) => {
@@ -235,5 +244,63 @@ impl ChunkedDecoder {
             _ => return Err(HttpError::INVALID_CHUNK_EXTENSION),
         };
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Decodes `body` whole with the default limits: the decoded bytes, or the error.
+    fn decode(body: &str) -> Result<Vec<u8>, HttpError> {
+        let mut decoder = ChunkedDecoder::new();
+        let mut out = Vec::new();
+        decoder.decode(body.as_bytes(), &mut out, &Limits::default())?;
+        assert!(decoder.is_done(), "{body:?} did not finish the body");
+        Ok(out)
+    }
+
+    /// Whitespace after the size is accepted only when a `;` extension follows it.
+    #[test]
+    fn whitespace_after_size_only_before_extension() {
+        assert_eq!(decode("5 ;a\r\nhello\r\n0\r\n\r\n").unwrap(), b"hello");
+        assert_eq!(decode("5\t ; a=b\r\nhello\r\n0\r\n\r\n").unwrap(), b"hello");
+        for bad in ["5 \r\nhello\r\n0\r\n\r\n", "5\t\r\nhello\r\n0\r\n\r\n"] {
+            assert_eq!(
+                decode(bad),
+                Err(HttpError::CHUNK_SIZE_WHITESPACE),
+                "{bad:?}"
+            );
+        }
+        assert_eq!(
+            decode("5 x\r\nhello\r\n0\r\n\r\n"),
+            Err(HttpError::CHUNK_SIZE_WHITESPACE)
+        );
+    }
+
+    /// `chunk-size = 1*HEXDIG`: no sign, no `0x`, not empty, not over 64 bits.
+    #[test]
+    fn malformed_sizes() {
+        for (bad, want) in [
+            ("+5\r\nhello\r\n0\r\n\r\n", HttpError::INVALID_CHUNK_SIZE),
+            ("-5\r\nhello\r\n0\r\n\r\n", HttpError::INVALID_CHUNK_SIZE),
+            ("0x5\r\nhello\r\n0\r\n\r\n", HttpError::INVALID_CHUNK_SIZE),
+            ("\r\nhello\r\n0\r\n\r\n", HttpError::INVALID_CHUNK_SIZE),
+            (";a\r\nhello\r\n0\r\n\r\n", HttpError::INVALID_CHUNK_SIZE),
+            (" 5\r\nhello\r\n0\r\n\r\n", HttpError::INVALID_CHUNK_SIZE),
+            ("10000000000000000\r\n", HttpError::CHUNK_SIZE_OVERFLOW),
+        ] {
+            let mut decoder = ChunkedDecoder::new();
+            let got = decoder.decode(bad.as_bytes(), &mut Vec::new(), &Limits::default());
+            assert_eq!(got.err(), Some(want), "{bad:?}");
+        }
+    }
+
+    /// Leading zeros are still one hex number, and upper and lower case both count.
+    #[test]
+    fn well_formed_sizes() {
+        assert_eq!(decode("005\r\nhello\r\n0\r\n\r\n").unwrap(), b"hello");
+        assert_eq!(decode("a\r\n0123456789\r\n0\r\n\r\n").unwrap().len(), 10);
+        assert_eq!(decode("A\r\n0123456789\r\n000\r\n\r\n").unwrap().len(), 10);
     }
 }

@@ -299,7 +299,8 @@ impl Conn {
     }
 
     /// Bytes of input (capacity) and output (capacity) this connection holds, to check that
-    /// idle connections hold no buffers (tests, and the book's memory chapter).
+    /// idle connections hold no buffers (tests, and the book's chapter "C10K and memory per
+    /// connection").
     pub fn buffer_capacity(&self) -> (usize, usize) {
         (self.input.capacity(), self.output.capacity())
     }

@@ -137,6 +137,11 @@ impl HttpError {
         400,
         "each chunk must start with its size in hexadecimal followed by CRLF",
     );
+    /// Whitespace after a chunk size that no `;` extension follows (`5 \r\n`).
+    pub const CHUNK_SIZE_WHITESPACE: HttpError = err(
+        400,
+        "whitespace after a chunk size is allowed only before a ; chunk extension",
+    );
     /// A chunk size that does not fit in 64 bits.
     pub const CHUNK_SIZE_OVERFLOW: HttpError = err(400, "a chunk size is too large to be real");
     /// A chunk extension that is not `;name`, `;name=token` or `;name="quoted"`.
@@ -179,6 +184,7 @@ mod tests {
             HttpError::INVALID_TARGET,
             HttpError::HOST,
             HttpError::INVALID_CHUNK_EXTENSION,
+            HttpError::CHUNK_SIZE_WHITESPACE,
             HttpError::TIMEOUT,
         ] {
             assert!(!e.message.contains('"') && !e.message.contains('\\'), "{e}");

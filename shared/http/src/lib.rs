@@ -1,7 +1,12 @@
 //! # ingest-http: a sans-I/O HTTP/1.1 server core
 //!
-//! This crate never touches a socket, a thread or a clock of its own. It takes bytes in and
-//! gives bytes (and decisions) out. Every phase of the book is then only the answer to one
+//! This crate never touches a socket or a thread. It takes bytes in and gives bytes (and
+//! decisions) out, and it keeps time by the `now: Instant` its caller passes in, so tests
+//! drive deadlines without sleeping. One exception, on purpose: the `Date` header. Every
+//! response must carry the wall-clock time (RFC 9110, section 6.6.1), so the encoder in
+//! [`response`] reads `SystemTime::now()` itself (formatting it at most once a second per
+//! thread) rather than make every phase pass a second clock through every call. Tests that
+//! compare responses byte for byte strip the `Date` line. Every phase of the book is then only the answer to one
 //! question: *how do bytes get from many sockets into [`Conn`] and back?*
 //!
 //! ```text
@@ -28,6 +33,9 @@
 //!
 //! HTTP/2, responses to upgrade requests, and request bodies streamed to the handler: a body
 //! is at most `--max-body` (1 MiB by default), so the handler gets it whole.
+
+// Every public item says what it is for: the documentation is part of the lesson.
+#![warn(missing_docs)]
 
 pub mod body;
 pub mod conn;

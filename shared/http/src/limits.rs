@@ -4,7 +4,8 @@ use std::time::Duration;
 
 /// Limits and timeouts that [`crate::Conn`] enforces. One value serves every connection of a
 /// server; [`crate::Handler::limits`] hands it to `Conn` on each call, so a connection does
-/// not carry its own copy.
+/// not carry a copy of the whole struct: it keeps only the two fields it needs where no
+/// handler is at hand (see `Conn`'s `idle_timeout` and `high_water_mark`).
 #[derive(Debug, Clone)]
 pub struct Limits {
     /// Request line plus headers, in bytes, before `431`.

@@ -261,6 +261,11 @@ fn chunk_size_rules() {
     assert_eq!(chunked("10000000000000000\r\n"), 400);
     assert_eq!(chunked("5\r\nhelloXX0\r\n\r\n"), 400);
     assert_eq!(chunked("5\nhello\r\n0\r\n\r\n"), 400);
+    // RFC 9112 section 7.1: whitespace after the size only before a `;` extension.
+    assert_eq!(chunked("5 \r\nhello\r\n0\r\n\r\n"), 400);
+    assert_eq!(chunked("5 ;a\r\nhello\r\n0\r\n\r\n"), 200);
+    assert_eq!(chunked("0x5\r\nhello\r\n0\r\n\r\n"), 400);
+    assert_eq!(chunked("+5\r\nhello\r\n0\r\n\r\n"), 400);
 }
 
 /// Chunk extensions are syntax-checked then ignored.

@@ -16,7 +16,7 @@
 //! Durability: after each group write the bytes are in the kernel's page cache, so they
 //! survive the process crashing but not the machine losing power. [`EventLog::finish`]
 //! `fsync`s. A production log would also `fsync` on a timer or per group, and say so in its
-//! acknowledgement; the book's storage chapter measures what that costs.
+//! acknowledgement (a chapter on durability is planned).
 
 use std::collections::VecDeque;
 use std::fs::{File, OpenOptions};
@@ -122,7 +122,7 @@ impl EventLog {
     /// alternatives are unbounded memory or failing requests that the disk would have stored
     /// a moment later. For an event-loop thread it means a brief stall, bounded by the time
     /// the disk takes to write one group (at most 16 MiB), during which its other connections
-    /// wait too; the book's backpressure chapter shows it.
+    /// wait too.
     ///
     /// Fails (nothing is queued) after a write error or after [`EventLog::finish`].
     pub fn append(&self, lines: Vec<u8>, events: u64) -> io::Result<()> {

@@ -20,29 +20,30 @@
 //! - [`event_log`]: [`EventLog`], the writer thread that owns `events.ndjson`: bounded queue,
 //!   group commit, `fsync` at shutdown.
 //! - [`stats`]: [`Stats`], the counters, and [`ConnectionGuard`].
-//! - [`cli`]: [`Config`], the command line all phases share, and [`Phase`].
-//! - [`telemetry`]: `tracing` to stderr, `RUST_LOG` over `--log`.
-//! - [`shutdown`]: [`Shutdown`], SIGINT/SIGTERM turned into a flag, a callback, a pipe.
-//! - [`run`]: [`main_with`], the `main` every phase calls.
+//! - [`host`]: what runs the service as a process, and must not leak into it: [`host::cli`]
+//!   ([`Config`], the command line all phases share, and [`Phase`]), [`host::telemetry`]
+//!   (`tracing` to stderr), [`host::shutdown`] ([`Shutdown`]: SIGINT/SIGTERM turned into a
+//!   flag and callbacks), [`host::run`] ([`main_with`], the `main` every phase calls, and
+//!   [`bind`]).
 //!
 //! # What it leaves out on purpose
 //!
 //! Log rotation, per-request `fsync` and authentication: none of them changes how a server
 //! scales with connections, which is what the book is about.
 
-pub mod cli;
+// Every public item says what it is for: the documentation is part of the lesson.
+#![warn(missing_docs)]
+
 pub mod event_log;
 pub mod events;
-pub mod run;
+pub mod host;
 pub mod service;
-pub mod shutdown;
 pub mod stats;
-pub mod telemetry;
 
-pub use cli::{Config, Phase};
 pub use event_log::EventLog;
-pub use run::{main_with, Server};
+pub use host::cli::{Config, Phase};
+pub use host::run::{bind, main_with, Server, LISTEN_BACKLOG};
+pub use host::shutdown::{Shutdown, DRAIN_TIMEOUT};
+pub use host::telemetry::init_tracing;
 pub use service::Service;
-pub use shutdown::{Shutdown, DRAIN_TIMEOUT};
 pub use stats::{ConnectionGuard, Stats};
-pub use telemetry::init_tracing;

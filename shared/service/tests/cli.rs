@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use ingest_service::cli::{parse_duration, parse_size};
+use ingest_service::host::cli::{parse_duration, parse_size};
 use ingest_service::{Config, Phase};
 
 const PHASE: Phase = Phase {

@@ -1,30 +1,21 @@
-//! Shutdown: the flag, waiting, callbacks and the self-pipe a reactor registers.
+//! Shutdown: the flag and the callbacks a phase wakes its loop with.
 
-use std::io::{ErrorKind, Read};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::sync::{mpsc, Arc};
+use std::time::Duration;
 
 use ingest_service::Shutdown;
 
-/// trigger sets the flag for every clone and wakes a thread blocked in wait.
+/// trigger sets the flag for every clone; a second trigger is harmless.
 #[test]
-fn trigger_wakes_waiters() {
+fn trigger_sets_the_flag_for_every_clone() {
     let shutdown = Shutdown::new();
+    let clone = shutdown.clone();
     assert!(!shutdown.is_triggered());
-    assert!(!shutdown.wait_timeout(Duration::from_millis(20)));
-    let waiter = {
-        let s = shutdown.clone();
-        std::thread::spawn(move || s.wait())
-    };
-    std::thread::sleep(Duration::from_millis(20));
-    shutdown.clone().trigger();
-    waiter.join().unwrap();
+    clone.trigger();
+    assert!(shutdown.is_triggered() && clone.is_triggered());
+    shutdown.trigger();
     assert!(shutdown.is_triggered());
-    let start = Instant::now();
-    assert!(shutdown.wait_timeout(Duration::from_secs(5)));
-    assert!(start.elapsed() < Duration::from_secs(1));
-    shutdown.trigger(); // a second trigger is harmless
 }
 
 /// Callbacks run once on trigger; one registered afterwards runs at once.
@@ -47,29 +38,38 @@ fn on_trigger_callbacks() {
     assert_eq!(calls.load(Ordering::SeqCst), 11);
 }
 
-/// The subscribed pipe is non-blocking, empty until trigger, then holds one byte; a pipe
-/// subscribed after the trigger is readable at once.
+/// A callback sees the flag already set, so a woken loop that checks it finds shutdown.
 #[test]
-fn subscribe_pipe_becomes_readable() {
+fn callbacks_run_after_the_flag_is_set() {
     let shutdown = Shutdown::new();
-    let mut pipe = shutdown.subscribe().unwrap();
-    let mut buf = [0u8; 8];
-    assert_eq!(
-        pipe.read(&mut buf).unwrap_err().kind(),
-        ErrorKind::WouldBlock
-    );
+    let seen = Arc::new(AtomicUsize::new(0));
+    let (s, c) = (shutdown.clone(), Arc::clone(&seen));
+    shutdown.on_trigger(move || {
+        c.store(usize::from(s.is_triggered()) + 1, Ordering::SeqCst);
+    });
     shutdown.trigger();
-    assert_eq!(pipe.read(&mut buf).unwrap(), 1);
-    let mut late = shutdown.subscribe().unwrap();
-    assert_eq!(late.read(&mut buf).unwrap(), 1);
+    assert_eq!(
+        seen.load(Ordering::SeqCst),
+        2,
+        "callback ran and saw the flag set"
+    );
 }
 
-/// install() registers SIGTERM: a real signal to this process triggers the flag.
+/// install() registers SIGTERM: a real signal to this process triggers the flag and runs
+/// the callbacks on the watcher thread.
 #[test]
 fn sigterm_triggers() {
     let shutdown = Shutdown::install().unwrap();
+    let (tx, rx) = mpsc::channel();
+    shutdown.on_trigger(move || {
+        let _ = tx.send(std::thread::current().name().map(str::to_owned));
+    });
     signal_self();
-    assert!(shutdown.wait_timeout(Duration::from_secs(5)));
+    let thread = rx
+        .recv_timeout(Duration::from_secs(5))
+        .expect("SIGTERM ran the callback");
+    assert_eq!(thread.as_deref(), Some("signals"));
+    assert!(shutdown.is_triggered());
 }
 
 fn signal_self() {

@@ -43,7 +43,8 @@ impl Selector {
         events.list.clear();
         let n = syscall!(
             // SAFETY: the kernel writes at most `capacity()` events into the vector's spare
-            // capacity, which is allocated and ours for the duration of the call.
+            // capacity, which is allocated and ours for the duration of the call
+            // (`Events::with_capacity` makes it at least 1: epoll_wait needs maxevents > 0).
             unsafe {
                 libc::epoll_wait(
                     self.ep.as_raw_fd(),

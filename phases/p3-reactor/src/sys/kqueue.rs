@@ -11,14 +11,16 @@
 //! until something changes again. The rule is the same as with epoll: after an event, read
 //! (or write) until `EAGAIN`.
 //!
-//! Because `kevent` takes changes and waits in one call, a kqueue server can batch: the
-//! registrations made while handling one round of events ride along with the next wait, at
-//! no extra system call. This selector does that.
-// NB: mio applies each change at once, with its own `kevent` call (flag `EV_RECEIPT`), so that
-// an error is reported by the `register` call that caused it. Here a failed change comes back
-// as an event with `EV_ERROR` set, for the token concerned.
+//! Because `kevent` takes changes and waits in one call, a kqueue server *can* batch: queue
+//! the registrations made while handling one round of events and let them ride along with
+//! the next wait, saving a system call each. This selector does not. A batched change that
+//! fails comes back at the next wait as an event with `EV_ERROR` set, away from the code that
+//! made it: the connection would sit in the slab, registered for nothing, until a deadline
+//! closed it. So each change is applied at once, with `EV_RECEIPT` (as mio does): the call
+//! that causes an error returns it, and the reactor closes the connection there and then. It
+//! costs what `epoll_ctl` costs on Linux, one system call per change, and the reactor only
+//! changes a registration when a connection's write interest flips.
 
-use std::cell::RefCell;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::time::Duration;
@@ -29,14 +31,9 @@ use crate::poll::{Event, Interest, Token};
 /// The OS event as the kernel writes it (also the type of a change).
 pub type RawEvent = libc::kevent;
 
-/// A kqueue instance and the changes waiting for the next `kevent` call. Closing it
-/// (dropping the `OwnedFd`) removes every registration.
+/// A kqueue instance. Closing it (dropping the `OwnedFd`) removes every registration.
 pub struct Selector {
     kq: OwnedFd,
-    /// Registrations made since the last wait, applied by the next one. A `RefCell` because
-    /// `Registry` methods take `&self` (as in mio) and the reactor runs on one thread.
-    // NB: this makes our `Registry` `!Sync`; mio's is `Sync`, shareable between threads.
-    changes: RefCell<Vec<RawEvent>>,
 }
 
 /// Builds one `struct kevent`. A macro, not a function, because the field types differ
@@ -66,15 +63,12 @@ impl Selector {
         // exec after vfork/posix_spawn would keep the descriptor open without this).
         // SAFETY: F_SETFD with FD_CLOEXEC on a descriptor we own; no pointers.
         syscall!(unsafe { libc::fcntl(kq.as_raw_fd(), libc::F_SETFD, libc::FD_CLOEXEC) })?;
-        Ok(Selector {
-            kq,
-            changes: RefCell::new(Vec::new()),
-        })
+        Ok(Selector { kq })
     }
 
-    /// Applies the pending changes and waits for events; see [`crate::poll::Poll::poll`].
+    /// Waits for events; see [`crate::poll::Poll::poll`]. Carries no changes: every change
+    /// was applied when it was made.
     pub fn select(&self, events: &mut Events, timeout: Option<Duration>) -> io::Result<()> {
-        let mut changes = self.changes.borrow_mut();
         let timespec = timeout.map(|d| libc::timespec {
             tv_sec: d.as_secs().min(libc::time_t::MAX as u64) as libc::time_t,
             tv_nsec: d.subsec_nanos() as _,
@@ -83,92 +77,87 @@ impl Selector {
             .as_ref()
             .map_or(std::ptr::null(), |t| t as *const libc::timespec);
         events.list.clear();
-        let result = syscall!(
-            // SAFETY: `changes` holds initialised kevents and stays borrowed for the call;
-            // the kernel writes at most `capacity()` events into the spare capacity of
-            // `events.list`; `timespec_ptr` is null or points to `timespec`, alive here.
+        let n = syscall!(
+            // SAFETY: an empty changelist (null, 0) is allowed; the kernel writes at most
+            // `capacity()` events into the spare capacity of `events.list`; `timespec_ptr`
+            // is null or points to `timespec`, alive here.
             unsafe {
                 libc::kevent(
                     self.kq.as_raw_fd(),
-                    changes.as_ptr(), // changelist: applied first, in order
-                    changes.len() as _,
+                    std::ptr::null(), // changelist: none, see the module documentation
+                    0,
                     events.list.as_mut_ptr(), // eventlist: filled with what fired
                     events.list.capacity() as _,
                     timespec_ptr, // null: wait without limit
                 )
             }
-        );
-        // The kernel applies the changelist before it sleeps, so even EINTR (a signal
-        // during the wait) means the changes are in. Either way they must not be sent twice.
-        changes.clear();
-        let n = result?;
+        )?;
         // SAFETY: `kevent` initialised exactly `n` (<= capacity) events.
         unsafe { events.list.set_len(n as usize) };
-        // A change that failed comes back as an event with EV_ERROR and the errno in `data`.
-        // ENOENT is expected: `reregister` deletes the write filter whether or not it was
-        // there. Other errors stay, decoded as error events for their token.
-        events.list.retain(|ev: &RawEvent| {
-            !(ev.flags & libc::EV_ERROR != 0 && error_code(ev) == libc::ENOENT)
-        });
         Ok(())
     }
 
-    /// Adds the filters for `interest`, edge-triggered (`EV_CLEAR`), at the next wait.
+    /// Adds the filters for `interest`, edge-triggered (`EV_CLEAR`), now.
     pub fn register(&self, fd: RawFd, token: Token, interest: Interest) -> io::Result<()> {
-        let flags = libc::EV_ADD | libc::EV_CLEAR;
-        let mut changes = self.changes.borrow_mut();
-        if interest.is_readable() {
-            changes.push(kevent!(fd, libc::EVFILT_READ, flags, token.0));
+        let flags = libc::EV_ADD | libc::EV_CLEAR | libc::EV_RECEIPT;
+        let read = kevent!(fd, libc::EVFILT_READ, flags, token.0);
+        let write = kevent!(fd, libc::EVFILT_WRITE, flags, token.0);
+        // EPIPE: macOS may refuse a write filter on a socket or pipe whose other end is
+        // closed; the read filter still reports the hang-up (mio ignores EPIPE here too).
+        match (interest.is_readable(), interest.is_writable()) {
+            (true, true) => self.apply(&[read, write], &[libc::EPIPE]),
+            (true, false) => self.apply(&[read], &[libc::EPIPE]),
+            _ => self.apply(&[write], &[libc::EPIPE]),
         }
-        if interest.is_writable() {
-            changes.push(kevent!(fd, libc::EVFILT_WRITE, flags, token.0));
-        }
-        Ok(())
     }
 
-    /// Adds the filters `interest` wants and deletes the others, at the next wait. Re-adding
-    /// a filter re-arms it: if the descriptor is ready right now, the next wait reports it.
+    /// Adds the filters `interest` wants and deletes the others, now. Re-adding a filter
+    /// re-arms it: if the descriptor is ready right now, the next wait reports it.
     pub fn reregister(&self, fd: RawFd, token: Token, interest: Interest) -> io::Result<()> {
-        let add = libc::EV_ADD | libc::EV_CLEAR;
-        let read = if interest.is_readable() {
-            add
-        } else {
-            libc::EV_DELETE
-        };
-        let write = if interest.is_writable() {
-            add
-        } else {
-            libc::EV_DELETE
-        };
-        let mut changes = self.changes.borrow_mut();
-        changes.push(kevent!(fd, libc::EVFILT_READ, read, token.0));
-        changes.push(kevent!(fd, libc::EVFILT_WRITE, write, token.0));
-        Ok(())
+        let add = libc::EV_ADD | libc::EV_CLEAR | libc::EV_RECEIPT;
+        let delete = libc::EV_DELETE | libc::EV_RECEIPT;
+        let read = if interest.is_readable() { add } else { delete };
+        let write = if interest.is_writable() { add } else { delete };
+        // ENOENT: deleting a filter that was not there (no write interest before).
+        self.apply(
+            &[
+                kevent!(fd, libc::EVFILT_READ, read, token.0),
+                kevent!(fd, libc::EVFILT_WRITE, write, token.0),
+            ],
+            &[libc::ENOENT, libc::EPIPE],
+        )
     }
 
-    /// Deletes both filters *now*, not at the next wait: the caller usually closes the
-    /// descriptor right after, and its number may be reused by the next `accept`.
+    /// Deletes both filters. The caller usually closes the descriptor right after, and its
+    /// number may be reused by the next `accept`.
     pub fn deregister(&self, fd: RawFd) -> io::Result<()> {
-        // Changes still queued for this descriptor must not reach the kernel after it is
-        // closed (or, worse, after its number is reused).
-        self.changes
-            .borrow_mut()
-            .retain(|ev: &RawEvent| ev.ident != fd as usize);
-        // EV_RECEIPT: report each change's outcome as an event (EV_ERROR, `data` = errno or
-        // 0) instead of stopping at the first failure, and return without waiting.
         let flags = libc::EV_DELETE | libc::EV_RECEIPT;
-        let changes = [
-            kevent!(fd, libc::EVFILT_READ, flags, 0usize),
-            kevent!(fd, libc::EVFILT_WRITE, flags, 0usize),
-        ];
+        // ENOENT: that filter was not registered (e.g. no write interest).
+        self.apply(
+            &[
+                kevent!(fd, libc::EVFILT_READ, flags, 0usize),
+                kevent!(fd, libc::EVFILT_WRITE, flags, 0usize),
+            ],
+            &[libc::ENOENT],
+        )
+    }
+
+    /// Applies `changes` (at most two, each flagged `EV_RECEIPT`) at once and returns the
+    /// first error whose errno is not in `ignore`.
+    ///
+    /// `EV_RECEIPT` makes the kernel answer each change with a receipt in the eventlist
+    /// (`EV_ERROR` set, `data` = errno, or 0 for success) instead of stopping at the first
+    /// failure, and makes `kevent` return without collecting any event: none is lost here.
+    fn apply(&self, changes: &[RawEvent], ignore: &[i32]) -> io::Result<()> {
         // SAFETY: all zeroes is a valid `struct kevent` (plain integers and a pointer).
         let mut receipts: [RawEvent; 2] = unsafe { std::mem::zeroed() };
+        let receipts = &mut receipts[..changes.len()];
         let no_wait = libc::timespec {
             tv_sec: 0,
             tv_nsec: 0,
         };
-        let n = syscall!(
-            // SAFETY: both arrays are valid for the lengths passed and live across the call.
+        let n = match syscall!(
+            // SAFETY: both slices are valid for the lengths passed and live across the call.
             unsafe {
                 libc::kevent(
                     self.kq.as_raw_fd(),
@@ -179,11 +168,16 @@ impl Selector {
                     &no_wait,
                 )
             }
-        )?;
-        for receipt in &receipts[..n as usize] {
+        ) {
+            Ok(n) => n as usize,
+            // The kernel applies the changelist before it could sleep, so a signal means the
+            // changes are in; the receipts are lost, as they are for mio, which does the same.
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => 0,
+            Err(e) => return Err(e),
+        };
+        for receipt in &receipts[..n] {
             let errno = error_code(receipt);
-            // 0: deleted. ENOENT: that filter was not registered (e.g. no write interest).
-            if receipt.flags & libc::EV_ERROR != 0 && errno != 0 && errno != libc::ENOENT {
+            if receipt.flags & libc::EV_ERROR != 0 && errno != 0 && !ignore.contains(&errno) {
                 return Err(io::Error::from_raw_os_error(errno));
             }
         }
@@ -209,7 +203,8 @@ pub fn decode(raw: &RawEvent) -> Event {
         // EV_EOF on the read filter: the peer sent FIN; on the write filter: it is gone.
         read_closed: raw.filter == libc::EVFILT_READ && eof,
         write_closed: raw.filter == libc::EVFILT_WRITE && eof,
-        // A failed change, or EV_EOF with the socket's error in `fflags`.
+        // EV_EOF with the socket's error in `fflags` (or EV_ERROR, which a wait without
+        // changes does not report, but a reader of this function should not have to know).
         error: raw.flags & libc::EV_ERROR != 0 || (eof && raw.fflags != 0),
     }
 }

@@ -25,55 +25,24 @@ macro_rules! syscall {
     }};
 }
 
-#[cfg(any(target_os = "linux", target_os = "android"))]
-mod epoll;
-#[cfg(any(target_os = "linux", target_os = "android"))]
-use epoll::RawEvent;
-#[cfg(any(target_os = "linux", target_os = "android"))]
-pub use epoll::{decode, Selector};
+// The one list of supported systems. An OS in neither list compiles `backend.rs`, the
+// default path, which holds only a `compile_error!`.
+#[cfg_attr(any(target_os = "linux", target_os = "android"), path = "epoll.rs")]
+#[cfg_attr(
+    any(
+        target_os = "macos",
+        target_os = "ios",
+        target_os = "freebsd",
+        target_os = "openbsd",
+        target_os = "netbsd",
+        target_os = "dragonfly"
+    ),
+    path = "kqueue.rs"
+)]
+mod backend;
 
-#[cfg(any(
-    target_os = "macos",
-    target_os = "ios",
-    target_os = "freebsd",
-    target_os = "openbsd",
-    target_os = "netbsd",
-    target_os = "dragonfly"
-))]
-mod kqueue;
-#[cfg(any(
-    target_os = "macos",
-    target_os = "ios",
-    target_os = "freebsd",
-    target_os = "openbsd",
-    target_os = "netbsd",
-    target_os = "dragonfly"
-))]
-use kqueue::RawEvent;
-#[cfg(any(
-    target_os = "macos",
-    target_os = "ios",
-    target_os = "freebsd",
-    target_os = "openbsd",
-    target_os = "netbsd",
-    target_os = "dragonfly"
-))]
-pub use kqueue::{decode, Selector};
-
-#[cfg(not(any(
-    target_os = "linux",
-    target_os = "android",
-    target_os = "macos",
-    target_os = "ios",
-    target_os = "freebsd",
-    target_os = "openbsd",
-    target_os = "netbsd",
-    target_os = "dragonfly"
-)))]
-compile_error!(
-    "p3-reactor speaks only epoll (Linux) and kqueue (macOS, BSD); \
-     phase 4 (mio) also runs on Windows and others"
-);
+use backend::RawEvent;
+pub use backend::{decode, Selector};
 
 pub mod net;
 

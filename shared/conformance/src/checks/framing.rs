@@ -57,8 +57,8 @@ pub fn content_length_rules(ctx: &Ctx) -> Outcome {
 }
 
 /// Chunk sizes must be hex and fit: `zz`, `-5`, an empty size line, a size that overflows
-/// 64 bits, and a chunk missing its CRLF are `400`; `5;` (an extension with no name) is
-/// `400` too.
+/// 64 bits, and a chunk missing its CRLF are `400`; so are `5;` (an extension with no name),
+/// `0x5`, `+5`, and `5 ` with whitespace but no extension after it.
 pub fn chunk_syntax_rules(ctx: &Ctx) -> Outcome {
     let addr = ctx.addr()?;
     let cases = [
@@ -69,6 +69,10 @@ pub fn chunk_syntax_rules(ctx: &Ctx) -> Outcome {
         "5\r\nhelloXX0\r\n\r\n",
         "5;\r\nhello\r\n0\r\n\r\n",
         "5;=x\r\nhello\r\n0\r\n\r\n",
+        // RFC 9112 section 7.1: whitespace after the size only before a `;` extension.
+        "5 \r\nhello\r\n0\r\n\r\n",
+        "0x5\r\nhello\r\n0\r\n\r\n",
+        "+5\r\nhello\r\n0\r\n\r\n",
     ];
     for chunked in cases {
         expect_error_and_close(

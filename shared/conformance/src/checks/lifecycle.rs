@@ -8,7 +8,8 @@ use crate::check::{Ctx, Failure, Outcome};
 use crate::client::Client;
 use crate::server::{run_to_exit, ServerProcess};
 use crate::support::{
-    check_canonical, data_lines, event, events_accepted, expect_accepted, post_ingest, stats,
+    check_canonical, counter, data_lines, event, events_accepted, expect_accepted, post_ingest,
+    stats, wait_for,
 };
 
 /// SPEC allows 5 s to finish requests in flight; the rest is margin for a loaded machine.
@@ -89,16 +90,42 @@ pub fn sigterm_keeps_every_event(ctx: &Ctx) -> Outcome {
 }
 
 /// A request whose body is still arriving when SIGTERM comes is finished (202) and stored.
+///
+/// No sleeps order the steps: the check waits until `/stats` shows the server has read the
+/// first half (`bytes_read`), and, after SIGTERM, until an idle keep-alive connection is
+/// closed, which the server does when its shutdown has begun.
 pub fn sigterm_finishes_request_in_flight(ctx: &Ctx) -> Outcome {
     let mut server = ctx.spawn(&[])?;
-    let mut client = Client::connect(server.addr())?;
+    let addr = server.addr();
+    let mut client = Client::connect(addr)?;
+    let mut idle = Client::connect(addr)?;
+    idle.request(&crate::support::get("/health"))?;
     let body = event(42);
     let req = post_ingest(&body);
     let (first, rest) = req.split_at(req.len() - body.len() / 2);
+
+    // Every `/stats` request adds its own bytes to `bytes_read`; count them out.
+    let stats_request = crate::support::get("/stats").len() as u64;
+    let before = counter(&stats(addr)?, "bytes_read")?;
     client.send(first)?;
-    std::thread::sleep(Duration::from_millis(200));
+    let mut polls = 0;
+    let read = wait_for(SHUTDOWN_WITHIN, || {
+        polls += 1;
+        let now = counter(&stats(addr)?, "bytes_read")?;
+        let of_first = now.saturating_sub(before + polls * stats_request);
+        Ok((of_first >= first.len() as u64).then_some(()))
+    })?;
+    if read.is_none() {
+        return Err(format!(
+            "the server did not read the first {} bytes of a request within {SHUTDOWN_WITHIN:?}",
+            first.len()
+        )
+        .into());
+    }
+
     server.signal(libc::SIGTERM)?;
-    std::thread::sleep(Duration::from_millis(300));
+    idle.expect_closed(SHUTDOWN_WITHIN)
+        .map_err(|e| format!("an idle connection after SIGTERM: {e}"))?;
     client.send(rest)?;
     let response = client.read_response()?;
     expect_accepted(&response, 1, "a POST whose body was half sent at SIGTERM")?;

@@ -16,25 +16,10 @@ const IDLE_CONNS: usize = 5_000;
 /// Slowloris clients dripping one header byte per second.
 const SLOWLORIS: usize = 200;
 
-/// Raises this process's open-file soft limit to its hard limit and returns the new soft
-/// limit. Spawned servers inherit it.
-fn raise_nofile_limit() -> Result<libc::rlim_t, String> {
-    let mut limit = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit writes one `rlimit` through the pointer, which points to a live,
-    // properly aligned local.
-    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
-        return Err(format!("getrlimit: {}", std::io::Error::last_os_error()));
-    }
-    limit.rlim_cur = limit.rlim_max;
-    // SAFETY: setrlimit only reads the `rlimit` behind the pointer; raising the soft limit up
-    // to the hard limit needs no privilege.
-    if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &limit) } != 0 {
-        return Err(format!("setrlimit: {}", std::io::Error::last_os_error()));
-    }
-    Ok(limit.rlim_cur)
+/// Raises this process's open-file soft limit as far as the OS allows (spawned servers
+/// inherit it) and returns it.
+fn raise_nofile_limit() -> Result<u64, String> {
+    crate::rlimit::raise_nofile_limit().map_err(|e| format!("getrlimit: {e}"))
 }
 
 /// 5,000 idle keep-alive connections are held open while another client keeps being
@@ -42,7 +27,7 @@ fn raise_nofile_limit() -> Result<libc::rlim_t, String> {
 pub fn five_thousand_idle_connections(ctx: &Ctx) -> Outcome {
     let limit = raise_nofile_limit()?;
     // Both ends of every connection live on this machine, but only ours count here.
-    if limit < (IDLE_CONNS + 500) as libc::rlim_t {
+    if limit < (IDLE_CONNS + 500) as u64 {
         return Err(Failure::Skip(format!(
             "the open-file hard limit is {limit}; this check needs {} (raise `ulimit -Hn`)",
             IDLE_CONNS + 500

@@ -8,7 +8,9 @@
 //!     let phase = Phase { name: "p1-blocking", threads_help: "Ignored: one thread per connection" };
 //!     main_with(phase, |server| {
 //!         // serve connections on server.listener until server.shutdown triggers...
-//!         server.shutdown.wait();
+//!         while !server.shutdown.is_triggered() {
+//!             std::thread::sleep(std::time::Duration::from_millis(100));
+//!         }
 //!         Ok(())
 //!     })
 //! }
@@ -79,7 +81,7 @@ fn run(
         )
     })?;
     let service = Arc::new(service);
-    let listener = bind(config.addr)
+    let listener = bind(config.addr, false)
         .map_err(|e| format!("cannot listen on {}: {}", config.addr, describe(&e)))?;
     let local = listener
         .local_addr()
@@ -114,11 +116,16 @@ fn run(
 
 // ANCHOR: bind
 /// Binds `addr` with `SO_REUSEADDR` (a restarted server can bind while old connections sit
-/// in TIME_WAIT) and a [`LISTEN_BACKLOG`]-long accept queue.
-pub fn bind(addr: SocketAddr) -> io::Result<TcpListener> {
+/// in TIME_WAIT) and a [`LISTEN_BACKLOG`]-long accept queue. With `reuse_port`, also
+/// `SO_REUSEPORT` before the bind, to join a group of listeners on the same port (phase 4's
+/// reactors; `main_with` binds without it, so that a second server on the port fails).
+pub fn bind(addr: SocketAddr, reuse_port: bool) -> io::Result<TcpListener> {
     // socket2 opens sockets with SOCK_CLOEXEC, as std does.
     let socket = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
     socket.set_reuse_address(true)?;
+    if reuse_port {
+        socket.set_reuse_port(true)?;
+    }
     socket.bind(&addr.into())?;
     socket.listen(LISTEN_BACKLOG)?;
     Ok(socket.into())
