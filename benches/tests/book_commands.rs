@@ -56,8 +56,12 @@ const NOT_RUN: &[(&str, &str)] = &[
     ("clone", "clones the repository the test already runs in"),
     ("container", "starts a Docker container"),
     (
-        "limits",
-        "lowers a resource limit of the shell that runs it, on purpose",
+        "patch",
+        "changes the code (benches/tests/solutions.rs applies each patch to a copy)",
+    ),
+    (
+        "fixed-port",
+        "an example on a fixed port; its own test checks the same output",
     ),
 ];
 
