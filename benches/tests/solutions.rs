@@ -52,6 +52,18 @@ fn every_solution_patch_applies_and_passes_its_check() {
             ));
             continue;
         }
+        // `git apply` run inside another repository's tree silently skips paths outside the
+        // current directory; the scratch copy is its own repository, but check anyway.
+        let unchanged: Vec<&str> = touched_paths(&text)
+            .into_iter()
+            .filter(|p| fs::read(root.join(p)).ok() == fs::read(scratch.join(p)).ok())
+            .collect();
+        if !unchanged.is_empty() {
+            failures.push(format!(
+                "{name}: applied, but left unchanged: {unchanged:?}"
+            ));
+            continue;
+        }
         let out = Command::new("sh")
             .arg("-c")
             .arg(&check)
@@ -123,6 +135,15 @@ fn the_appendix_and_the_patches_agree() {
     }
 }
 
+/// The files a patch changes, from its `diff --git a/PATH b/PATH` lines.
+fn touched_paths(patch: &str) -> Vec<&str> {
+    patch
+        .lines()
+        .filter_map(|l| l.strip_prefix("diff --git a/"))
+        .filter_map(|l| l.split(" b/").next())
+        .collect()
+}
+
 /// The `Check:` line is found before the diff, and only there.
 #[test]
 fn check_line_is_read_from_the_header() {
@@ -131,6 +152,10 @@ fn check_line_is_read_from_the_header() {
         Some("cargo test -p x")
     );
     assert_eq!(check_of("diff --git a/f b/f\n+Check: no\n"), None);
+    assert_eq!(
+        touched_paths("x\ndiff --git a/p/a.rs b/p/a.rs\n--- a/p/a.rs\ndiff --git a/q b/q\n"),
+        ["p/a.rs", "q"]
+    );
 }
 
 fn check_of(patch: &str) -> Option<String> {
@@ -171,6 +196,9 @@ fn tracked_files(root: &Path) -> Vec<PathBuf> {
         .collect()
 }
 
+/// A fresh copy of `files` at `to`, made a git repository of its own: it lies inside the
+/// workspace's `target/`, and `git apply` in a subdirectory of another repository would
+/// apply nothing outside that subdirectory.
 fn copy_tree(root: &Path, to: &Path, files: &[PathBuf]) {
     let _ = fs::remove_dir_all(to);
     for f in files {
@@ -178,6 +206,12 @@ fn copy_tree(root: &Path, to: &Path, files: &[PathBuf]) {
         fs::create_dir_all(dest.parent().unwrap()).unwrap();
         fs::copy(root.join(f), &dest).unwrap();
     }
+    let init = Command::new("git")
+        .args(["init", "-q"])
+        .current_dir(to)
+        .status()
+        .expect("run git init");
+    assert!(init.success(), "git init in {} failed", to.display());
 }
 
 fn workspace_root() -> PathBuf {
