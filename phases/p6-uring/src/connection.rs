@@ -10,16 +10,17 @@
 //! - **Ownership.** A send hands the kernel a pointer into `Conn`'s output. Until its
 //!   completion arrives, that memory is the kernel's: any call that may append to the output
 //!   (`on_read`, `on_deadline`) could reallocate it under the kernel. So *no call into `Conn`
-//!   while a send is in flight*: at most one send per connection, and whatever arrives
-//!   meanwhile (received bytes, a deadline, shutdown) waits until the send completes.
-//! - **A receive only when nothing is sent.** A receive is submitted only while no send is
-//!   in flight, so the two rarely overlap; they do when a deadline produces output (`408`)
-//!   while a receive waits, and then a receive completing during the send parks its buffer
-//!   until the send is done.
+//!   that may change it while a send is in flight*; what happens meanwhile (a deadline,
+//!   shutdown) is noted and handed to `Conn` when the send completes.
+//! - **One operation at a time.** A connection has a receive *or* a send in flight, never
+//!   both: a receive is submitted only when there is nothing to send, a send only when no
+//!   receive is pending (when a deadline produces a `408` while a receive waits, the receive
+//!   is cancelled first). Request, response, request: HTTP/1.1 without pipelining is
+//!   half-duplex anyway, and pipelined requests wait in the socket, not in our memory.
 //! - **Backpressure comes free.** A client that does not read its responses keeps our send
 //!   in flight; while it is, we submit no receive, so its requests stay in the kernel's
 //!   buffers and TCP's flow control stops it, as in phase 3.
-//! - **Closing** cancels the operations in flight; the connection (and its `Conn`, whose
+//! - **Closing** cancels the operation in flight; the connection (and its `Conn`, whose
 //!   output a send may still point to) lives until the last completion for it is in.
 
 use std::io::{self, ErrorKind};
@@ -36,40 +37,31 @@ use crate::buf_ring::{self, BufRing};
 use crate::ring::Ring;
 use crate::user_data::{Op, UserData};
 
-/// A receive that completed while a send was in flight: its bytes wait here for the send.
-#[derive(Debug, Clone, Copy)]
-enum Parked {
-    /// `len` bytes in provided buffer `bid` (not yet given back to the ring).
-    Bytes { bid: u16, len: u32 },
-    /// The peer's FIN (a receive of 0 bytes).
-    Eof,
+/// The operation a connection has in flight.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum InFlight {
+    Nothing,
+    /// A receive into a provided buffer.
+    Recv,
+    /// A send from `Conn`'s output: `Conn` must not change until it completes.
+    Send,
 }
 
 // ANCHOR: connection
-/// A live connection: its socket, its protocol state, and its operations in flight.
+/// A live connection: its socket, its protocol state, and its operation in flight.
 pub struct Connection {
     /// The socket. Blocking mode, as accepted: io_uring never blocks on it (it tries the
     /// operation without waiting, and if that cannot complete, arms a poll internally).
     stream: TcpStream,
     /// The protocol state: buffers of an incomplete request or unsent output, deadlines.
     conn: Conn,
-    /// A receive is submitted and its completion has not arrived.
-    recv_in_flight: bool,
-    /// A send from `conn.output()` is submitted and its completion has not arrived: `conn`
-    /// must not be touched (see the module documentation).
-    send_in_flight: bool,
-    /// Cancellations submitted whose own completions have not arrived.
-    cancels_in_flight: u8,
-    /// Bytes (or a FIN) received while a send was in flight, for `conn` once it is done.
-    parked: Option<Parked>,
-    /// The last receive met an empty buffer pool (`ENOBUFS`): the reactor re-arms it.
-    starved: bool,
-    /// The deadline passed while a send was in flight; handled when the send completes.
-    deadline_due: bool,
-    /// Shutdown began while a send was in flight; `Conn` hears of it when the send completes.
-    shutdown_due: bool,
-    /// Cancelled: waiting for the last completions before the slot can be freed.
-    closing: bool,
+    /// The receive or send submitted whose completion has not arrived.
+    in_flight: InFlight,
+    /// Cancellations submitted whose own completions have not arrived (at most two: one
+    /// at a deadline, one at close).
+    cancels: u8,
+    /// Everything else a connection must remember between completions, one bit each.
+    flags: Flags,
     /// The timer heap's entry for this connection (phase 3's lazy scheme).
     pub timer: TimerHandle,
     /// Counts this connection in `connections_open` (and against `--max-conns`) until it is
@@ -78,20 +70,49 @@ pub struct Connection {
 }
 // ANCHOR_END: connection
 
+/// One-bit states, packed in a byte. Not for speed: an idle connection costs what this
+/// struct weighs, times the slab's spare capacity, and five `bool`s would add 8 bytes to
+/// every connection once alignment pads them.
+#[derive(Debug, Default, Clone, Copy)]
+struct Flags(u8);
+
+impl Flags {
+    /// The operation in flight has been cancelled already.
+    const CANCELLED: u8 = 1;
+    /// Closing: cancelled, waiting for the last completions before the slot is freed.
+    const CLOSING: u8 = 1 << 1;
+    /// The last receive met an empty buffer pool (`ENOBUFS`): the reactor re-arms it.
+    const STARVED: u8 = 1 << 2;
+    /// The deadline passed; `Conn` hears of it when no send is in flight.
+    const DEADLINE: u8 = 1 << 3;
+    /// Shutdown began; `Conn` hears of it when no send is in flight.
+    const SHUTDOWN: u8 = 1 << 4;
+
+    fn has(self, flag: u8) -> bool {
+        self.0 & flag != 0
+    }
+
+    fn set(&mut self, flag: u8) {
+        self.0 |= flag;
+    }
+
+    /// Clears `flag`, returning whether it was set.
+    fn take(&mut self, flag: u8) -> bool {
+        let was = self.has(flag);
+        self.0 &= !flag;
+        was
+    }
+}
+
 impl Connection {
     /// A connection just accepted; nothing submitted yet.
     pub fn new(stream: TcpStream, guard: ConnectionGuard, service: &Service, now: Instant) -> Self {
         Connection {
             stream,
             conn: Conn::with_limits(now, service.limits()),
-            recv_in_flight: false,
-            send_in_flight: false,
-            cancels_in_flight: 0,
-            parked: None,
-            starved: false,
-            deadline_due: false,
-            shutdown_due: false,
-            closing: false,
+            in_flight: InFlight::Nothing,
+            cancels: 0,
+            flags: Flags::default(),
             timer: TimerHandle::default(),
             _guard: guard,
         }
@@ -109,16 +130,14 @@ impl Connection {
 
     /// Cancelled, waiting for its last completions.
     pub fn is_closing(&self) -> bool {
-        self.closing
+        self.flags.has(Flags::CLOSING)
     }
 
     /// Operations submitted whose completions have not arrived. The slot may be freed only
-    /// at zero: until then the kernel may still write a completion naming it, or read the
+    /// at zero: until then the kernel may still post a completion naming it, or read the
     /// output a send points to.
     pub fn in_flight(&self) -> usize {
-        usize::from(self.recv_in_flight)
-            + usize::from(self.send_in_flight)
-            + usize::from(self.cancels_in_flight)
+        usize::from(self.in_flight != InFlight::Nothing) + usize::from(self.cancels)
     }
 
     // ANCHOR: on_recv
@@ -132,55 +151,43 @@ impl Connection {
         service: &Service,
         now: Instant,
     ) -> io::Result<()> {
-        self.recv_in_flight = false;
+        self.operation_completed();
         // A completion that names a buffer hands it to us, whatever else it says.
         let bid = cqueue::buffer_select(flags);
         if bid.is_some() {
             pool.taken();
         }
-        match (result, bid) {
-            (n, Some(bid)) if n > 0 => {
-                if self.closing {
-                    pool.give_back(bid);
-                } else if self.send_in_flight {
-                    self.parked = Some(Parked::Bytes { bid, len: n as u32 });
-                } else {
-                    // `Conn` copies only an incomplete request's tail out of the buffer, so
-                    // the buffer goes back to the kernel at once.
+        let outcome = match result {
+            n if n > 0 => {
+                if let (Some(bid), false) = (bid, self.is_closing()) {
+                    // `Conn` answers complete requests straight from the buffer and copies
+                    // only an incomplete one's tail, so the buffer can go back at once.
                     self.conn.on_read(pool.bytes(bid, n as usize), now, service);
-                    pool.give_back(bid);
                 }
                 Ok(())
             }
-            (0, bid) => {
-                if let Some(bid) = bid {
-                    pool.give_back(bid); // never filled; defensive
-                }
-                if self.send_in_flight {
-                    self.parked = Some(Parked::Eof);
-                } else if !self.closing {
+            // The peer's FIN: finish what we owe it.
+            0 => {
+                if !self.is_closing() {
                     self.conn.on_read_eof(now);
                 }
                 Ok(())
             }
-            (n, bid) => {
-                if let Some(bid) = bid {
-                    pool.give_back(bid);
-                }
-                match -n {
-                    // The pool was empty when bytes arrived. They are still in the socket;
-                    // the reactor submits the receive again once buffers are back.
-                    libc::ENOBUFS => {
-                        self.starved = true;
-                        Ok(())
-                    }
-                    // Our own cancellation (closing), or a signal: nothing was received.
-                    libc::ECANCELED | libc::EINTR | libc::EAGAIN => Ok(()),
-                    // Reset by the peer and the like: nobody left to answer.
-                    errno => Err(io::Error::from_raw_os_error(errno)),
-                }
+            // The pool was empty when bytes arrived. They are still in the socket; the
+            // reactor submits the receive again once buffers are back.
+            n if -n == libc::ENOBUFS => {
+                self.flags.set(Flags::STARVED);
+                Ok(())
             }
+            // Our own cancellation, or a signal: nothing was received.
+            n if matches!(-n, libc::ECANCELED | libc::EINTR | libc::EAGAIN) => Ok(()),
+            // Reset by the peer and the like: nobody left to answer.
+            n => Err(io::Error::from_raw_os_error(-n)),
+        };
+        if let Some(bid) = bid {
+            pool.give_back(bid);
         }
+        outcome
     }
     // ANCHOR_END: on_recv
 
@@ -188,8 +195,8 @@ impl Connection {
     /// A send completed: `result` bytes of the output went (maybe fewer than submitted), or
     /// it failed (negative errno). Only now may `Conn` change again.
     pub fn on_send(&mut self, result: i32, service: &Service, now: Instant) -> io::Result<()> {
-        self.send_in_flight = false;
-        if self.closing {
+        self.operation_completed();
+        if self.is_closing() {
             return Ok(());
         }
         match result {
@@ -209,111 +216,123 @@ impl Connection {
     // ANCHOR_END: on_send
 
     /// A cancellation's own completion (`ENOENT` if the operation had completed already;
-    /// either way, the operation's completion is what counts).
+    /// either way, the operation's own completion is what counts).
     pub fn on_cancel(&mut self) {
-        self.cancels_in_flight -= 1;
+        self.cancels -= 1;
+    }
+
+    fn operation_completed(&mut self) {
+        self.in_flight = InFlight::Nothing;
+        self.flags.take(Flags::CANCELLED);
     }
 
     /// The connection's deadline passed. `Conn` may answer `408`, which appends to its
-    /// output: if a send is in flight, cancel it first and let its completion bring us back.
+    /// output: if a send is in flight, cancel it, and let its completion bring us back.
     pub fn deadline_passed(&mut self, ring: &mut Ring, key: usize, generation: u64) {
-        self.deadline_due = true;
-        if self.send_in_flight {
-            self.cancel(ring, Op::Send, key, generation);
+        self.flags.set(Flags::DEADLINE);
+        if self.in_flight == InFlight::Send {
+            self.cancel(ring, key, generation);
         }
     }
 
     /// Graceful shutdown: `Conn` finishes the request in progress, or closes if idle.
     pub fn shutdown(&mut self) {
-        self.shutdown_due = true;
+        self.flags.set(Flags::SHUTDOWN);
     }
 
-    /// The receive met an empty pool earlier and buffers are back: try again.
+    /// The receive met an empty pool earlier, and buffers are back: try again.
     pub fn take_starved(&mut self) -> bool {
-        std::mem::take(&mut self.starved)
+        self.flags.take(Flags::STARVED)
     }
 
     // ANCHOR: drive
-    /// After any completion: let `Conn` catch up on what waited for a send, then submit
-    /// what it wants next. At most one receive and one send in flight, and `Conn` touched
-    /// only while no send is.
+    /// After any completion: tell `Conn` what waited for a send to finish, then submit
+    /// what it wants next, one operation at a time.
     pub fn drive(
         &mut self,
         ring: &mut Ring,
-        pool: &mut BufRing,
         key: usize,
         generation: u64,
-        service: &Service,
         now: Instant,
     ) -> io::Result<()> {
-        if self.closing {
+        if self.is_closing() {
             return Ok(());
         }
-        if !self.send_in_flight {
-            match self.parked.take() {
-                Some(Parked::Bytes { bid, len }) => {
-                    self.conn
-                        .on_read(pool.bytes(bid, len as usize), now, service);
-                    pool.give_back(bid);
-                }
-                Some(Parked::Eof) => self.conn.on_read_eof(now),
-                None => {}
-            }
-            if std::mem::take(&mut self.shutdown_due) {
+        if self.in_flight != InFlight::Send {
+            // `Conn`'s output is ours (no send points into it): it may change.
+            if self.flags.take(Flags::SHUTDOWN) {
                 self.conn.begin_shutdown();
             }
-            if std::mem::take(&mut self.deadline_due) {
+            if self.flags.take(Flags::DEADLINE) {
                 self.on_deadline(now)?;
             }
             if self.conn.is_done() {
                 return Ok(()); // the reactor closes it
             }
-            if self.conn.wants_write() {
-                let output = self.conn.output();
-                let entry = opcode::Send::new(
-                    types::Fd(self.stream.as_raw_fd()),
-                    output.as_ptr(),
-                    // A send takes at most 4 GiB; what is left goes with the next one.
-                    output.len().min(u32::MAX as usize) as u32,
-                )
-                // Rust ignores SIGPIPE already; the flag says so to the kernel too.
-                .flags(libc::MSG_NOSIGNAL)
-                .build()
-                .user_data(UserData::connection(Op::Send, key, generation).encode());
-                // SAFETY: the bytes are `conn`'s output, which nothing changes or frees
-                // until this send's completion: `send_in_flight` keeps every call into
-                // `conn` away, and the reactor keeps the connection until `in_flight()`
-                // is zero.
-                unsafe { ring.push(entry) };
-                self.send_in_flight = true;
-            }
         }
-        let may_receive = !self.send_in_flight && self.parked.is_none() && !self.starved;
-        if may_receive && !self.recv_in_flight && self.conn.wants_read() {
-            let entry = opcode::Recv::new(
-                types::Fd(self.stream.as_raw_fd()),
-                // No buffer of ours: the kernel picks one from group GROUP when bytes
-                // arrive, and names it in the completion.
-                std::ptr::null_mut(),
-                buf_ring::BUFFER_SIZE as u32,
-            )
-            .buf_group(buf_ring::GROUP)
-            .build()
-            .flags(io_uring::squeue::Flags::BUFFER_SELECT)
-            .user_data(UserData::connection(Op::Recv, key, generation).encode());
-            // SAFETY: the entry points to no memory of ours; the provided buffer it will
-            // fill belongs to the pool, which outlives every receive.
-            unsafe { ring.push(entry) };
-            self.recv_in_flight = true;
+        match self.in_flight {
+            InFlight::Nothing if self.conn.wants_write() => self.submit_send(ring, key, generation),
+            InFlight::Nothing if self.conn.wants_read() && !self.flags.has(Flags::STARVED) => {
+                self.submit_recv(ring, key, generation)
+            }
+            // Something to send (a `408`) while a receive waits: cancel the receive; its
+            // completion brings us back here with nothing in flight.
+            InFlight::Recv if self.conn.wants_write() && !self.flags.has(Flags::CANCELLED) => {
+                self.cancel(ring, key, generation)
+            }
+            _ => {}
         }
         Ok(())
     }
     // ANCHOR_END: drive
 
+    // ANCHOR: submit_send
+    /// Submits a send of `Conn`'s whole output.
+    fn submit_send(&mut self, ring: &mut Ring, key: usize, generation: u64) {
+        let output = self.conn.output();
+        let entry = opcode::Send::new(
+            types::Fd(self.stream.as_raw_fd()),
+            output.as_ptr(),
+            // A send takes at most 4 GiB; what is left goes with the next one.
+            output.len().min(u32::MAX as usize) as u32,
+        )
+        // Rust ignores SIGPIPE already; the flag says so to the kernel too.
+        .flags(libc::MSG_NOSIGNAL)
+        .build()
+        .user_data(UserData::connection(Op::Send, key, generation).encode());
+        // SAFETY: the bytes are `conn`'s output, which nothing changes or frees until this
+        // send's completion: `drive` makes no call that changes `conn` while
+        // `in_flight == Send`, and the reactor keeps the connection until `in_flight()` is 0.
+        unsafe { ring.push(entry) };
+        self.in_flight = InFlight::Send;
+    }
+    // ANCHOR_END: submit_send
+
+    // ANCHOR: submit_recv
+    /// Submits a receive into whichever provided buffer the kernel picks when bytes arrive.
+    fn submit_recv(&mut self, ring: &mut Ring, key: usize, generation: u64) {
+        let entry = opcode::Recv::new(
+            types::Fd(self.stream.as_raw_fd()),
+            // No buffer of ours: the kernel takes one from group GROUP when bytes arrive,
+            // and names it in the completion.
+            std::ptr::null_mut(),
+            buf_ring::BUFFER_SIZE as u32,
+        )
+        .buf_group(buf_ring::GROUP)
+        .build()
+        .flags(io_uring::squeue::Flags::BUFFER_SELECT)
+        .user_data(UserData::connection(Op::Recv, key, generation).encode());
+        // SAFETY: the entry points to no memory of ours; the provided buffer it will fill
+        // belongs to the pool, which outlives every receive.
+        unsafe { ring.push(entry) };
+        self.in_flight = InFlight::Recv;
+    }
+    // ANCHOR_END: submit_recv
+
     /// The deadline passed and no send is in flight: `Conn` decides (`408`, or close).
     fn on_deadline(&mut self, now: Instant) -> io::Result<()> {
         if self.conn.deadline().is_none_or(|d| d > now) {
-            return Ok(()); // moved later meanwhile (the send that was cancelled had completed)
+            return Ok(()); // moved later meanwhile (the cancelled send had gone through)
         }
         self.conn.on_deadline(now);
         // Defensive, as in phase 3: a deadline still due after `on_deadline` would make the
@@ -325,33 +344,62 @@ impl Connection {
     }
 
     // ANCHOR: close
-    /// Starts closing: cancels the operations in flight. Each cancellation and each
-    /// cancelled operation completes; the reactor frees the slot when `in_flight()` is 0.
-    pub fn close(&mut self, ring: &mut Ring, pool: &mut BufRing, key: usize, generation: u64) {
-        if self.closing {
+    /// Starts closing: cancels the operation in flight. The cancellation and the cancelled
+    /// operation both complete; the reactor frees the slot when `in_flight()` is 0.
+    pub fn close(&mut self, ring: &mut Ring, key: usize, generation: u64) {
+        if self.is_closing() {
             return;
         }
-        self.closing = true;
-        if let Some(Parked::Bytes { bid, .. }) = self.parked.take() {
-            pool.give_back(bid);
-        }
-        if self.recv_in_flight {
-            self.cancel(ring, Op::Recv, key, generation);
-        }
-        if self.send_in_flight {
-            self.cancel(ring, Op::Send, key, generation);
+        self.flags.set(Flags::CLOSING);
+        if self.in_flight != InFlight::Nothing && !self.flags.has(Flags::CANCELLED) {
+            self.cancel(ring, key, generation);
         }
     }
 
-    /// Submits the cancellation of this connection's `op`, found by its `user_data`.
-    fn cancel(&mut self, ring: &mut Ring, op: Op, key: usize, generation: u64) {
+    /// Submits the cancellation of the operation in flight, found by its `user_data`.
+    fn cancel(&mut self, ring: &mut Ring, key: usize, generation: u64) {
+        let op = match self.in_flight {
+            InFlight::Recv => Op::Recv,
+            InFlight::Send => Op::Send,
+            InFlight::Nothing => return,
+        };
         let target = UserData::connection(op, key, generation).encode();
         let entry = opcode::AsyncCancel::new(target)
             .build()
             .user_data(UserData::connection(Op::Cancel, key, generation).encode());
         // SAFETY: a cancellation points to no memory; it names its target by `user_data`.
         unsafe { ring.push(entry) };
-        self.cancels_in_flight += 1;
+        self.cancels += 1;
+        self.flags.set(Flags::CANCELLED);
     }
     // ANCHOR_END: close
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A connection weighs what phase 3's does: its size is the idle cost per connection.
+    #[test]
+    fn no_heavier_than_phase_3() {
+        assert!(
+            std::mem::size_of::<Connection>()
+                <= std::mem::size_of::<p3_reactor::connection::Connection>(),
+            "{} > {}",
+            std::mem::size_of::<Connection>(),
+            std::mem::size_of::<p3_reactor::connection::Connection>()
+        );
+    }
+
+    /// Flags are independent bits, and `take` clears only its own.
+    #[test]
+    fn flags_are_independent() {
+        let mut flags = Flags::default();
+        flags.set(Flags::DEADLINE);
+        flags.set(Flags::STARVED);
+        assert!(flags.take(Flags::DEADLINE));
+        assert!(!flags.take(Flags::DEADLINE));
+        assert!(flags.has(Flags::STARVED));
+        assert!(!flags.has(Flags::CLOSING));
+    }
 }

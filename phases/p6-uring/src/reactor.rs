@@ -128,6 +128,9 @@ pub struct Reactor {
     /// Live connections, and closing ones waiting for their last completions.
     connections: Slab<Connection>,
     timers: Timers,
+    /// Connections whose receive met an empty pool (`ENOBUFS`), to re-arm once buffers are
+    /// back. A key may be stale or repeated: the connection's own flag decides.
+    starved: Vec<usize>,
     /// The completions of one turn, taken from the CQ at once (reused across turns).
     completions: Vec<cqueue::Entry>,
     /// A descriptor held in reserve (on `/dev/null`) for when the process runs out.
@@ -174,6 +177,7 @@ impl Reactor {
             service,
             connections: Slab::new(),
             timers: Timers::default(),
+            starved: Vec::new(),
             completions: Vec::new(),
             reserve_fd: open_reserve_fd(),
             drain_deadline: None,
@@ -296,7 +300,12 @@ impl Reactor {
             return;
         };
         let result = match data.op {
-            Op::Recv => connection.on_recv(result, flags, pool, &self.service, now),
+            Op::Recv => {
+                if result == -libc::ENOBUFS {
+                    self.starved.push(data.key);
+                }
+                connection.on_recv(result, flags, pool, &self.service, now)
+            }
             Op::Send => connection.on_send(result, &self.service, now),
             _ => {
                 connection.on_cancel();
@@ -314,10 +323,6 @@ impl Reactor {
         let Some(generation) = self.connections.generation(key) else {
             return;
         };
-        let pool = self
-            .pool
-            .as_mut()
-            .expect("the pool lives while the loop runs");
         let Some(connection) = self.connections.get_mut(key) else {
             return;
         };
@@ -328,9 +333,7 @@ impl Reactor {
             }
             return;
         }
-        let result = result.and_then(|()| {
-            connection.drive(&mut self.ring, pool, key, generation, &self.service, now)
-        });
+        let result = result.and_then(|()| connection.drive(&mut self.ring, key, generation, now));
         match result {
             Ok(()) if !connection.is_done() => {
                 let deadline = connection.deadline();
@@ -352,14 +355,10 @@ impl Reactor {
         let Some(generation) = self.connections.generation(key) else {
             return;
         };
-        let pool = self
-            .pool
-            .as_mut()
-            .expect("the pool lives while the loop runs");
         let Some(connection) = self.connections.get_mut(key) else {
             return;
         };
-        connection.close(&mut self.ring, pool, key, generation);
+        connection.close(&mut self.ring, key, generation);
         if connection.in_flight() == 0 {
             self.connections.remove(key);
         }
@@ -399,22 +398,16 @@ impl Reactor {
 
     /// Receives that met an empty pool get another try once buffers are back.
     fn rearm_starved(&mut self, now: Instant) {
-        if !self.pool.as_ref().is_some_and(BufRing::has_free) {
+        if self.starved.is_empty() || !self.pool.as_ref().is_some_and(BufRing::has_free) {
             return;
         }
-        // Rare (a burst larger than the pool): a walk over the slab is fine.
-        let starved: Vec<usize> = self
-            .connections
-            .keys()
-            .into_iter()
-            .filter(|&key| {
-                self.connections
-                    .get_mut(key)
-                    .is_some_and(|c| c.take_starved())
-            })
-            .collect();
-        for key in starved {
-            self.settle(key, Ok(()), now);
+        for key in std::mem::take(&mut self.starved) {
+            let Some(connection) = self.connections.get_mut(key) else {
+                continue;
+            };
+            if connection.take_starved() {
+                self.settle(key, Ok(()), now);
+            }
         }
     }
 
