@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Phase 6 against phase 3 on GET /health: the figures of the book's phase 6 chapter.
 #
-#   cargo build --release -p p3-reactor -p p6-uring -p bench
+#   cargo build --release -p p3-reactor -p p6-uring -p bench --examples
 #   phases/p6-uring/scripts/compare.sh [ROUNDS] [SECONDS] > book/src/generated/p6-measurements.txt
 #
 # 1. ok/s (successful responses per second, loadgen's count / elapsed) at 100 and 1,000
@@ -12,7 +12,8 @@
 #    requests (exactly 20,000), divided by 20,000. strace slows the server; only counts matter.
 # 3. CPU time per request, user and system, from /proc/PID/stat around a run of 100
 #    connections for SECONDS (no strace).
-# 4. Where that CPU goes, from perf record (skipped, with a note, where perf is missing): user
+# 4. Server RSS per idle connection, with phase 3's idle_rss example.
+# 5. Where that CPU goes, from perf record (skipped, with a note, where perf is missing): user
 #    space, io_uring's own functions, system call entry and epoll, the rest of the kernel.
 #
 # Run from the workspace root. Linux only; needs taskset and strace. Loopback only, bounded.
@@ -110,6 +111,12 @@ for phase in "${PHASES[@]}"; do
     python3 -c "
 u = ($u1 - $u0) / $TICK * 1e6 / $ok; s = ($s1 - $s0) / $TICK * 1e6 / $ok
 print(f'$phase'.ljust(11), f'user {u:5.2f} us   system {s:5.2f} us   per request ({$ok} requests; system share {s / (u + s):.0%})')"
+done
+
+echo
+echo "## Server RSS per idle keep-alive connection, 5,000 of them (phase 3's examples/idle_rss.rs)"
+for phase in "${PHASES[@]}"; do
+    printf '%-11s %s\n' "$phase" "$(target/release/examples/idle_rss "target/release/$phase" 5000 | tail -1)"
 done
 
 echo

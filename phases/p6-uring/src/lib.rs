@@ -31,7 +31,7 @@
 //! in any phase yet. Registered files and buffers (`IORING_REGISTER_FILES`, fixed buffers),
 //! `SQPOLL` (a kernel thread that polls the submission ring, so that no system call is needed
 //! at all), multishot receive and zero-copy send: each is a further step on the same design,
-//! left as an exercise in the book. Any OS but Linux, and Linux before 6.0: there the binary
+//! left as an exercise in the book. Any OS but Linux, and Linux before 6.1: there the binary
 //! says so in one line and exits 1.
 //!
 //! ## Run it, poke it, load it
@@ -87,7 +87,8 @@ pub const PHASE: Phase = Phase {
 ///
 /// The usual answers: another OS; `ENOSYS` (a kernel built without io_uring); `EPERM`
 /// (`/proc/sys/kernel/io_uring_disabled`, or a seccomp filter, as Docker's default profile
-/// has since 2023); `EINVAL` (a kernel older than 6.0, which lacks a flag or an opcode).
+/// has in recent versions); `EINVAL` (a kernel older than 6.1, which lacks a setup flag or an
+/// opcode).
 pub fn unavailable() -> Option<String> {
     #[cfg(target_os = "linux")]
     {

@@ -11,7 +11,7 @@ fn main() -> ExitCode {
         e.exit();
     }
     if let Some(why) = p6_uring::unavailable() {
-        eprintln!("error: p6-uring needs io_uring (Linux 6.0 or later), unavailable here: {why}");
+        eprintln!("error: p6-uring needs io_uring (Linux 6.1 or later), unavailable here: {why}");
         return ExitCode::FAILURE;
     }
     serve()
