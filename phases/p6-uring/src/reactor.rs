@@ -121,8 +121,9 @@ pub struct Reactor {
     accept_paused_until: Option<Instant>,
     /// An eventfd the shutdown callback writes to; a read of it is always in flight.
     shutdown_fd: Arc<File>,
-    /// The eventfd read's 8 bytes: boxed, so they stay put while the read is in flight.
-    shutdown_buf: Box<[u8; 8]>,
+    /// The eventfd read's 8 bytes. Leaked on purpose (8 bytes per ring, for the life of the
+    /// process): they stay put, and valid, however the reactor ends, read in flight or not.
+    shutdown_buf: &'static mut [u8; 8],
     shutdown: Shutdown,
     service: Arc<Service>,
     /// Live connections, and closing ones waiting for their last completions.
@@ -172,7 +173,7 @@ impl Reactor {
             accept_armed: false,
             accept_paused_until: None,
             shutdown_fd,
-            shutdown_buf: Box::new([0; 8]),
+            shutdown_buf: Box::leak(Box::new([0; 8])),
             shutdown,
             service,
             connections: Slab::new(),
@@ -204,9 +205,7 @@ impl Reactor {
                         connections = self.connections.len(),
                         "cancelled operations did not complete: leaking their memory"
                     );
-                    // The kernel may still read the outputs: never free them. The pool is not
-                    // released either (a `BufRing` left unreleased stays mapped).
-                    std::mem::forget(self.connections);
+                    // Dropping the reactor leaks them (see `Drop for Reactor`).
                     return Ok(());
                 }
                 self.force_close(Instant::now());
@@ -269,7 +268,9 @@ impl Reactor {
         let (result, flags) = (completion.result(), completion.flags());
         match data.op {
             Op::Accept => self.on_accept(result, flags, now),
-            Op::Shutdown => self.begin_shutdown(now),
+            Op::Shutdown if self.shutdown.is_triggered() => self.begin_shutdown(now),
+            // The read ended without a trigger (a signal interrupted it): read again.
+            Op::Shutdown => self.arm_shutdown_read(),
             Op::StopAccept => {} // the accept's own completion (ECANCELED) says the rest
             Op::Recv | Op::Send | Op::Cancel => {
                 self.on_connection_completion(data, result, flags, now)
@@ -525,8 +526,7 @@ impl Reactor {
         )
         .build()
         .user_data(UserData::reactor(Op::Shutdown).encode());
-        // SAFETY: `shutdown_buf` is boxed (its address never changes) and lives as long as
-        // the ring, which completes or cancels the read before it is dropped.
+        // SAFETY: `shutdown_buf` is leaked: it never moves and is never freed.
         unsafe { self.ring.push(entry) };
     }
 
@@ -573,6 +573,19 @@ impl Reactor {
         }
         self.forced = true;
         self.drain_deadline = Some(now + CANCEL_GRACE);
+    }
+}
+
+impl Drop for Reactor {
+    /// However the loop ended (drained, forced, an error, a panic), a connection left in the
+    /// slab may have an operation in flight that the kernel still runs until it notices the
+    /// ring is gone: a send reading `Conn`'s output, a receive writing into the pool. Leak
+    /// them rather than free memory under the kernel. (The pool, if not released, stays
+    /// mapped: `BufRing` has no `Drop`.)
+    fn drop(&mut self) {
+        if !self.connections.is_empty() {
+            std::mem::forget(std::mem::take(&mut self.connections));
+        }
     }
 }
 
