@@ -113,3 +113,22 @@ pub fn unavailable() -> Option<String> {
 pub fn serve(server: ingest_service::Server) -> std::io::Result<()> {
     reactor::serve(server)
 }
+
+/// For the crate's tests that need a ring: `true` if io_uring runs here; otherwise panics
+/// with the reason, or (with `P6_SKIP_UNAVAILABLE=1`) says `SKIP` past the test harness's
+/// capture and returns `false`. The same rule as `tests/conformance.rs`.
+#[cfg(all(test, target_os = "linux"))]
+fn ring_available_or_skip(test: &str) -> bool {
+    use std::io::Write;
+    let Some(why) = unavailable() else {
+        return true;
+    };
+    if std::env::var_os("P6_SKIP_UNAVAILABLE").is_some_and(|v| v == "1") {
+        let _ = writeln!(
+            std::io::stderr(),
+            "SKIP {test}: io_uring unavailable: {why}"
+        );
+        return false;
+    }
+    panic!("io_uring is unavailable here ({why}); set P6_SKIP_UNAVAILABLE=1 to skip");
+}
