@@ -469,15 +469,16 @@ impl Writer {
             mut error,
         } = failed;
         let reason = error.to_string();
-        tracing::error!(path = %self.path.display(), error = %reason, events,
-            "cannot write the event log; refusing new events with 503 and retrying every second");
         {
             let mut q = self.shared.lock();
-            q.failing = Some(reason);
+            q.failing = Some(reason.clone());
             self.shared.stats.storage_ok.store(false, Relaxed);
             // Appenders waiting for room would wait for a retry; let them answer 503 now.
             self.shared.not_full.notify_all();
         }
+        // Logged after the state is set: stderr may be a file on the same failing disk.
+        tracing::error!(path = %self.path.display(), error = %reason, events,
+            "cannot write the event log; refusing new events with 503 and retrying every second");
         let mut give_up_at = closed.then(|| Instant::now() + FINISH_RETRY_LIMIT);
         let mut retries = 0u64;
         loop {

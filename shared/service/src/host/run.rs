@@ -63,7 +63,8 @@ pub fn main_with(phase: Phase, serve: impl FnOnce(Server) -> io::Result<()>) -> 
     match run(phase, config, serve) {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
-            eprintln!("error: {message}");
+            // Not `eprintln!`, which panics when stderr cannot be written (a full disk).
+            let _ = writeln!(io::stderr(), "error: {message}");
             ExitCode::FAILURE
         }
     }
