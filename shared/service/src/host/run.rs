@@ -46,9 +46,10 @@ pub struct Server {
     pub config: Config,
 }
 
-/// Parses the command line, starts logging, opens the event log, binds the listener,
-/// installs the signal handlers, prints `listening on http://IP:PORT (phase NAME, pid PID)`,
-/// runs `serve`, then drains and syncs the log.
+/// Parses the command line, starts logging, ignores `SIGXFSZ` ([`ignore_sigxfsz`]), opens
+/// the event log, binds the listener, installs the signal handlers, prints
+/// `listening on http://IP:PORT (phase NAME, pid PID)`, runs `serve`, then drains and syncs
+/// the log.
 ///
 /// Exit codes: 0 after a clean shutdown; 2 for bad flags (clap's message); 1 for anything
 /// else, with one `error: ...` line on stderr and no backtrace.
