@@ -5,15 +5,13 @@ use std::time::Duration;
 
 use crate::check::{Ctx, Outcome};
 use crate::server::ServerProcess;
-use crate::support::{
-    check_canonical, counter, data_lines, event, expect_accepted, expect_status, post_ingest,
-    request, stats,
-};
+use crate::support::{check_canonical, data_lines, event, expect_accepted, post_ingest, request};
 
 /// SPEC allows 5 s to finish requests in flight; the rest is margin for a loaded machine.
 const SHUTDOWN_WITHIN: Duration = Duration::from_secs(10);
 
 /// The writer retries about once a second; this leaves margin for a loaded machine.
+#[cfg(target_os = "linux")]
 const NOTICED_WITHIN: Duration = Duration::from_secs(3);
 
 /// Posts events `from..from + n` as one array and expects `202 {"accepted":n}`.
@@ -128,7 +126,7 @@ pub fn storage_failure_503_and_recovery(ctx: &Ctx) -> Outcome {
 
 #[cfg(target_os = "linux")]
 fn storage_failure_linux(ctx: &Ctx) -> Outcome {
-    use crate::support::{get, wait_for};
+    use crate::support::{counter, expect_status, get, stats, wait_for};
 
     let mut server = ctx.spawn(&[])?;
     let addr = server.addr();
