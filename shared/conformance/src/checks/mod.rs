@@ -237,6 +237,11 @@ pub const ALL: &[Check] = &[
         "banner phase, exit 2 on bad flags, 1 on bad port/dir"
     ),
     check!(
+        storage::stats_report_storage,
+        Server,
+        "/stats has events_lost, ack and storage_ok"
+    ),
+    check!(
         storage::torn_tail_recovered_at_start,
         Spawn,
         "a torn last line moves to events.ndjson.torn at restart"

@@ -1,5 +1,6 @@
 //! SPEC "Storage": start-up recovery of a torn last line, and a disk that fails and comes
-//! back. These checks start, signal and restart their own servers.
+//! back; and what `/stats` says about storage. The recovery and failure checks start, signal and
+//! restart their own servers.
 
 use std::time::Duration;
 
@@ -54,6 +55,30 @@ fn whole_canonical_lines(server: &ServerProcess) -> Result<Vec<String>, String> 
         check_canonical(line)?;
     }
     Ok(lines)
+}
+
+/// `/stats` reports storage: `events_lost` (a counter), `ack` (the mode: `queued`, `written`
+/// or `synced`) and `storage_ok` (a boolean, true on a healthy server).
+pub fn stats_report_storage(ctx: &Ctx) -> Outcome {
+    let stats = crate::support::stats(ctx.addr()?)?;
+    crate::support::counter(&stats, "events_lost")?;
+    match stats.get("ack").and_then(|a| a.as_str()) {
+        Some("queued" | "written" | "synced") => {}
+        other => {
+            return Err(format!(
+                "/stats ack must be \"queued\", \"written\" or \"synced\", got {other:?}"
+            )
+            .into())
+        }
+    }
+    if stats.get("storage_ok") != Some(&serde_json::Value::Bool(true)) {
+        return Err(format!(
+            "/stats storage_ok must be the boolean true on a healthy server, got {:?}",
+            stats.get("storage_ok")
+        )
+        .into());
+    }
+    Ok(())
 }
 
 /// A log whose last line a crash tore: at restart the torn bytes move to
