@@ -34,7 +34,8 @@
 //!
 //! Only what is still unwritten when the process stops is lost: [`EventLog::finish`] keeps
 //! retrying for [`FINISH_RETRY_LIMIT`], then counts the events it gives up on in
-//! `events_lost`, logs an error and returns it (the process exits 1).
+//! `events_lost`, logs an error and returns it (the process exits 1). A writer thread that dies
+//! (a bug) marks storage failed for good, the same way, and counts what it held as lost.
 //!
 //! # Start-up recovery
 //!

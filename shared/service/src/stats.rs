@@ -43,7 +43,7 @@ pub struct Stats {
     /// writer has caught up, and after a graceful shutdown.
     pub events_stored: AtomicU64,
     /// Events acknowledged with `202` and then never written: the writer gave up on them at
-    /// shutdown while storage was failing (SPEC.md, "Storage").
+    /// shutdown while storage was failing, or its thread died (SPEC.md, "Storage").
     pub events_lost: AtomicU64,
     /// False while the event log's last write failed; `/health` then answers `503`.
     pub storage_ok: AtomicBool,

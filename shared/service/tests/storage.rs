@@ -336,3 +336,38 @@ fn service_answers_503_while_storage_fails() {
     assert_eq!(stats.events_lost.load(Relaxed), 0);
     assert_eq!(whole_lines(&dir.path().join(LOG_FILE)).len(), 3);
 }
+
+/// A sink that panics on its first write, standing in for a bug in the writer.
+struct PanickingSink;
+
+impl LogSink for PanickingSink {
+    fn append(&mut self, _: &[u8]) -> io::Result<usize> {
+        panic!("injected writer panic (expected by this test)");
+    }
+
+    fn truncate(&mut self, _: u64) -> io::Result<()> {
+        Ok(())
+    }
+
+    fn sync(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// If the writer thread dies, appends are refused (503) rather than queued for nobody, the
+/// batch it was writing counts as lost, and finish reports the failure.
+#[test]
+fn writer_panic_refuses_appends_and_counts_lost() {
+    let dir = tempfile::tempdir().unwrap();
+    let stats = Arc::new(Stats::new("test"));
+    let log = EventLog::open_with_sink(dir.path(), Arc::clone(&stats), |_| Box::new(PanickingSink))
+        .unwrap();
+    let (lines, n) = batch(0, 3);
+    log.append(lines, n).unwrap();
+    wait_until("storage_ok false", || !stats.storage_ok.load(Relaxed));
+    let (lines, n) = batch(3, 1);
+    let refused = log.append(lines, n).unwrap_err();
+    assert!(StorageUnavailable::of(&refused).is_some(), "{refused}");
+    assert_eq!(stats.events_lost.load(Relaxed), 3);
+    assert!(log.finish().is_err());
+}

@@ -27,9 +27,40 @@ struct Failed {
     error: io::Error,
 }
 
+/// Marks storage as failed if the writer thread unwinds (a bug, or a sink that panics), so
+/// that appends get `503` instead of queueing for a writer that is gone and then blocking on
+/// a full queue forever; what was queued or being written is counted in `events_lost`.
+struct PanicGuard {
+    shared: Arc<Shared>,
+    /// Events of the group being written (taken from the queue, not yet stored).
+    in_flight: u64,
+}
+
+impl Drop for PanicGuard {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            return;
+        }
+        let mut q = self.shared.lock();
+        let queued: u64 = q.batches.drain(..).map(|(_, n)| n).sum();
+        q.bytes = 0;
+        q.failing = Some("the event log writer thread stopped".to_string());
+        self.shared.stats.storage_ok.store(false, Relaxed);
+        let lost = queued + self.in_flight;
+        self.shared.stats.events_lost.fetch_add(lost, Relaxed);
+        self.shared.not_full.notify_all();
+        drop(q);
+        tracing::error!(events_lost = lost, "the event log writer thread panicked");
+    }
+}
+
 impl Writer {
     /// The writer thread's loop.
     pub(super) fn run(mut self) -> io::Result<()> {
+        let mut guard = PanicGuard {
+            shared: Arc::clone(&self.shared),
+            in_flight: 0,
+        };
         // Two deques swap roles: the writer takes the full one and leaves its empty one (same
         // capacity) behind, so taking the queue never allocates.
         let mut taken: VecDeque<(Vec<u8>, u64)> = VecDeque::with_capacity(MAX_QUEUED_BATCHES);
@@ -75,6 +106,7 @@ impl Writer {
             };
 
             let events: u64 = taken.iter().map(|(_, n)| n).sum();
+            guard.in_flight = events;
             let result = if taken.len() == 1 {
                 self.write_group(&taken[0].0)
             } else {
@@ -105,6 +137,7 @@ impl Writer {
                     )?;
                 }
             }
+            guard.in_flight = 0;
             taken.clear();
             // Don't let one 16 MiB burst pin 16 MiB for the life of the process.
             if group.capacity() > 1024 * 1024 {
