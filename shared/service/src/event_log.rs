@@ -7,12 +7,12 @@
 //! many requests, so the disk path gets cheaper per request exactly when requests pile up.
 //!
 //! ```text
-//!  handler ─┐                     ┌─────────────── writer thread ───────────────┐
+//!  handler ─┐                     ┌──────────────── writer thread ───────────────┐
 //!  handler ─┼─► append ─► queue ─►│ take all ─► one write ─► events_stored       │
 //!  handler ─┘   (bounded)         │ queue dry? linger 1 ms, then sleep           │
 //!               refused while     │ write failed? keep the group, cut the file   │
 //!               storage fails     │ back to its last whole line, retry each 1 s  │
-//!                                 └─────────────────────────────────────────────┘
+//!                                 └──────────────────────────────────────────────┘
 //! ```
 //!
 //! # When the disk fails

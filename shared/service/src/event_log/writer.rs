@@ -145,7 +145,8 @@ impl Writer {
             }
 
             if closed && self.shared.lock().batches.is_empty() {
-                // Appends fail once `closed` is set, and this take emptied the queue.
+                // Appends fail once `closed` is set. Batches queued before a failed write
+                // that was then retried may still wait; the next turn of the loop takes them.
                 self.sink.sync()?;
                 return Ok(());
             }
