@@ -2,7 +2,7 @@
 # Regenerates book/src/generated/*: every piece of command output the book shows.
 #
 #   scripts/book-outputs.sh            # all of it (about 4 minutes on 2 cores)
-#   scripts/book-outputs.sh diff       # only the p3 -> p4 diffs (no build, no servers)
+#   scripts/book-outputs.sh diff       # only the diffs, p3 -> p4 and p3 -> p6 (no build, no servers)
 #
 # It builds the phases in release mode, starts each one on 127.0.0.1:0 (scripts/lib.sh reads
 # the port from the server's first stdout line), runs a small Python client against it
@@ -19,6 +19,7 @@
 #   backpressure.txt          a client that pipelines requests and never reads its answers
 #   p3-p4-NAME.diff           phase 3 (raw epoll/kqueue) -> phase 4 (mio): reactor.rs,
 #                             reactor/accept.rs, connection.rs
+#   p3-p6-connection.diff     one connection's I/O, phase 3 (readiness) -> phase 6 (io_uring)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
@@ -62,8 +63,18 @@ write_diffs() {
     done
 }
 
+# p3 -> p6: one connection's I/O, readiness against completion. Labels instead of the
+# files' timestamps, so the output changes only when the code does.
+write_p6_diff() {
+    local out="$OUT/p3-p6-connection.diff" from=phases/p3-reactor/src/connection.rs
+    local to=phases/p6-uring/src/connection.rs
+    diff -u --label "$from" --label "$to" "$from" "$to" >"$out" || [[ $? == 1 ]]
+    echo "wrote $out"
+}
+
 if [[ ${1:-} == diff ]]; then
     write_diffs
+    write_p6_diff
     exit 0
 fi
 
@@ -198,3 +209,4 @@ echo "wrote $OUT/big-batch.txt"
 echo "wrote $OUT/backpressure.txt"
 
 write_diffs
+write_p6_diff

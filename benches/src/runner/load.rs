@@ -85,9 +85,17 @@ pub fn idle_one(
         let now = sampler::sample(pid).ok_or("the server's /proc entry is gone")?;
         // Per connection the server still holds: p2 answers its excess with 503 and closes.
         let open = report.open().max(1) as f64;
-        let per = |now: u64, base: u64| (now as f64 - base as f64) / open / 1024.0;
+        // Bytes while small (an event-driven phase's few hundred), kB once they are not.
+        let per = |now: u64, base: u64| {
+            let bytes = (now as f64 - base as f64) / open;
+            if bytes.abs() < 10_240.0 {
+                format!("{bytes:.0} B")
+            } else {
+                format!("{:.1} kB", bytes / 1024.0)
+            }
+        };
         println!(
-            "{:>11} {:>8} {:>12} {:>13} {:>6.1} kB {:>6.0} kB  {}",
+            "{:>11} {:>8} {:>12} {:>13} {:>9} {:>9}  {}",
             thousands(n),
             thousands(now.threads as usize),
             mib(now.rss_bytes),

@@ -64,7 +64,8 @@ macro_rules! phase_tests {
             expect_100_continue_sent, expect_100_not_sent_when_refused, header_timeout_408,
             idle_timeout_closes_silently, max_conns_503, write_stall_closed, no_read_client,
             sigterm_keeps_every_event, sigterm_finishes_request_in_flight, restart_appends,
-            command_line_and_exit_codes, curl_expect_100_continue, curl_keep_alive_reuse,
+            command_line_and_exit_codes, stats_report_storage, torn_tail_recovered_at_start,
+            storage_failure_503_and_recovery, curl_expect_100_continue, curl_keep_alive_reuse,
             python_http_client
         );
     };

@@ -1,7 +1,7 @@
 //! Responses: what a handler returns, and the encoder that turns it into bytes.
 //!
 //! The encoder writes the status line, `Content-Type`, `Content-Length`, `Date`, `Allow` when
-//! set, and `Connection: close` when the connection will close. `Date` is formatted at most
+//! set, `Retry-After: 1` on a `503`, and `Connection: close` when the connection will close. `Date` is formatted at most
 //! once per second per thread and cached (formatting a date per response is measurable at
 //! 100k+ responses per second).
 
@@ -203,6 +203,11 @@ pub fn encode_with(
     out.extend_from_slice(b"\r\nDate: ");
     with_date(|date| out.extend_from_slice(date));
     out.extend_from_slice(b"\r\n");
+    if resp.status == 503 {
+        // Every 503 this service sends is brief (a connection limit, a failing disk that the
+        // writer retries each second): RFC 9110's Retry-After tells clients when to come back.
+        out.extend_from_slice(b"Retry-After: 1\r\n");
+    }
     if let Some(allow) = resp.allow {
         out.extend_from_slice(b"Allow: ");
         out.extend_from_slice(allow.as_bytes());

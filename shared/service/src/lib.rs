@@ -18,7 +18,8 @@
 //! - [`events`]: strict event validation and the canonical line format, in one pass with no
 //!   allocation per event.
 //! - [`event_log`]: [`EventLog`], the writer thread that owns `events.ndjson`: bounded queue,
-//!   group commit, `fsync` at shutdown.
+//!   group commit, cut-back and retry when the disk fails, torn-tail recovery at start,
+//!   `fsync` at shutdown.
 //! - [`stats`]: [`Stats`], the counters, and [`ConnectionGuard`].
 //! - [`host`]: what runs the service as a process, and must not leak into it: [`host::cli`]
 //!   ([`Config`], the command line all phases share, and [`Phase`]), [`host::telemetry`]

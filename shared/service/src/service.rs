@@ -2,8 +2,8 @@
 //!
 //! | request | answer |
 //! |---|---|
-//! | `POST /ingest` | `202 {"accepted":N}` once the batch is queued for the [`EventLog`] |
-//! | `GET`/`HEAD /health` | `200 text/plain ok` |
+//! | `POST /ingest` | `202 {"accepted":N}` once the batch is queued for the [`EventLog`]; `503` while storage fails |
+//! | `GET`/`HEAD /health` | `200 text/plain ok`; `503 storage unavailable` while the log's last write failed |
 //! | `GET`/`HEAD /stats` | `200 application/json`, see [`Stats::to_json`] |
 //! | other path | `404` |
 //! | known path, other method | `405` with `Allow` |
@@ -20,6 +20,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use ingest_http::response::InlineBody;
 use ingest_http::{Body, Framing, Handler, Limits, RequestHead, Response};
 
+use crate::event_log::StorageUnavailable;
 use crate::{events, Config, ConnectionGuard, EventLog, Stats};
 
 /// The ingestion service: routing, validation, the event log and the counters. One value is
@@ -73,8 +74,18 @@ impl Service {
     /// Opens the event log in `config.data_dir` (creating the directory) and starts its
     /// writer. `phase` names the binary in `/stats` and the logs.
     pub fn open(phase: &'static str, config: &Config) -> io::Result<Service> {
+        Service::open_with(phase, config, EventLog::open)
+    }
+
+    /// [`Service::open`] with the event log opened by `open_log` (given the data dir and the
+    /// counters): tests pass [`EventLog::open_with_sink`] to make the disk fail on demand.
+    pub fn open_with(
+        phase: &'static str,
+        config: &Config,
+        open_log: impl FnOnce(&std::path::Path, Arc<Stats>) -> io::Result<EventLog>,
+    ) -> io::Result<Service> {
         let stats = Arc::new(Stats::new(phase));
-        let log = EventLog::open(&config.data_dir, Arc::clone(&stats))?;
+        let log = open_log(&config.data_dir, Arc::clone(&stats))?;
         tracing::info!(path = %log.path().display(), "event log open");
         Ok(Service {
             stats,
@@ -143,6 +154,7 @@ impl Service {
             responses_5xx = s.responses_5xx.load(Relaxed),
             events_accepted = s.events_accepted.load(Relaxed),
             events_stored = s.events_stored.load(Relaxed),
+            events_lost = s.events_lost.load(Relaxed),
             bytes_read = s.bytes_read.load(Relaxed),
             bytes_written = s.bytes_written.load(Relaxed),
             "final counters"
@@ -158,6 +170,13 @@ impl Service {
         };
         let events = batch.events;
         if let Err(e) = self.log.append(batch.lines, events) {
+            if let Some(unavailable) = StorageUnavailable::of(&e) {
+                // The writer already logged the failure once; a line per refused request
+                // would flood the log while the disk is full. The encoder adds
+                // `Retry-After: 1` to every 503: the writer retries about that often.
+                tracing::debug!(error = %unavailable, "batch refused");
+                return Response::error(503, &unavailable.to_string());
+            }
             tracing::error!(error = %e, "batch not stored");
             return Response::error(
                 500,
@@ -218,6 +237,9 @@ impl Handler for Service {
         match Route::of(head.path) {
             Some(route) if !route.allows(head.method) => method_not_allowed(route, head.method),
             Some(Route::Ingest) => self.ingest(body),
+            Some(Route::Health) if !self.stats.storage_ok.load(Relaxed) => {
+                Response::fixed(503, "text/plain", b"storage unavailable")
+            }
             Some(Route::Health) => Response::fixed(200, "text/plain", b"ok"),
             Some(Route::Stats) => Response {
                 status: 200,

@@ -11,8 +11,8 @@
 //! which padding cannot help. A server at millions of requests per second would keep
 //! per-thread counters and sum them on `/stats`; the bench shows this is not our bottleneck.
 
-use std::sync::atomic::AtomicU64;
 use std::sync::atomic::Ordering::Relaxed;
+use std::sync::atomic::{AtomicBool, AtomicU64};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -42,6 +42,11 @@ pub struct Stats {
     /// Events the writer has written to the log file. Equals `events_accepted` once the
     /// writer has caught up, and after a graceful shutdown.
     pub events_stored: AtomicU64,
+    /// Events acknowledged with `202` and then never written: the writer gave up on them at
+    /// shutdown while storage was failing, or its thread died (SPEC.md, "Storage").
+    pub events_lost: AtomicU64,
+    /// False while the event log's last write failed; `/health` then answers `503`.
+    pub storage_ok: AtomicBool,
     /// Bytes read from clients.
     pub bytes_read: AtomicU64,
     /// Bytes written to clients.
@@ -63,6 +68,8 @@ impl Stats {
             responses_5xx: AtomicU64::new(0),
             events_accepted: AtomicU64::new(0),
             events_stored: AtomicU64::new(0),
+            events_lost: AtomicU64::new(0),
+            storage_ok: AtomicBool::new(true),
             bytes_read: AtomicU64::new(0),
             bytes_written: AtomicU64::new(0),
         }
@@ -109,7 +116,7 @@ impl Stats {
         out.extend_from_slice(b"{\"phase\":");
         // Serialising a `&str` into a `Vec` cannot fail.
         serde_json::to_writer(&mut out, self.phase).expect("writing to a Vec cannot fail");
-        let fields: [(&str, u64); 13] = [
+        let fields: [(&str, u64); 14] = [
             ("uptime_ms", self.uptime_ms()),
             ("connections_open", self.connections_open.load(Relaxed)),
             ("connections_total", self.connections_total.load(Relaxed)),
@@ -123,6 +130,7 @@ impl Stats {
             ("responses_5xx", self.responses_5xx.load(Relaxed)),
             ("events_accepted", self.events_accepted.load(Relaxed)),
             ("events_stored", self.events_stored.load(Relaxed)),
+            ("events_lost", self.events_lost.load(Relaxed)),
             ("bytes_read", self.bytes_read.load(Relaxed)),
             ("bytes_written", self.bytes_written.load(Relaxed)),
             ("pid", u64::from(std::process::id())),
@@ -134,6 +142,15 @@ impl Stats {
             out.extend_from_slice(b"\":");
             out.extend_from_slice(digits.format(value).as_bytes());
         }
+        // The only acknowledgement mode built so far: a `202` means the batch was handed to
+        // the writer. SPEC's `--ack written|synced` will make this the flag's value.
+        out.extend_from_slice(b",\"ack\":\"queued\",\"storage_ok\":");
+        let storage_ok: &[u8] = if self.storage_ok.load(Relaxed) {
+            b"true"
+        } else {
+            b"false"
+        };
+        out.extend_from_slice(storage_ok);
         out.push(b'}');
         out
     }

@@ -16,6 +16,7 @@ pub mod lifecycle;
 pub mod limits;
 pub mod routes;
 pub mod scale;
+pub mod storage;
 
 /// Builds a [`Check`] named after its function, so a test name and a report line match it.
 macro_rules! check {
@@ -234,6 +235,21 @@ pub const ALL: &[Check] = &[
         lifecycle::command_line_and_exit_codes,
         Spawn,
         "banner phase, exit 2 on bad flags, 1 on bad port/dir"
+    ),
+    check!(
+        storage::stats_report_storage,
+        Server,
+        "/stats has events_lost, ack and storage_ok"
+    ),
+    check!(
+        storage::torn_tail_recovered_at_start,
+        Spawn,
+        "a torn last line moves to events.ndjson.torn at restart"
+    ),
+    check!(
+        storage::storage_failure_503_and_recovery,
+        Spawn,
+        "RLIMIT_FSIZE hit: 503s, storage_ok false, no torn line; then recovery"
     ),
     check!(
         clients::curl_expect_100_continue,

@@ -46,9 +46,10 @@ pub struct Server {
     pub config: Config,
 }
 
-/// Parses the command line, starts logging, opens the event log, binds the listener,
-/// installs the signal handlers, prints `listening on http://IP:PORT (phase NAME, pid PID)`,
-/// runs `serve`, then drains and syncs the log.
+/// Parses the command line, starts logging, ignores `SIGXFSZ` ([`ignore_sigxfsz`]), opens
+/// the event log, binds the listener, installs the signal handlers, prints
+/// `listening on http://IP:PORT (phase NAME, pid PID)`, runs `serve`, then drains and syncs
+/// the log.
 ///
 /// Exit codes: 0 after a clean shutdown; 2 for bad flags (clap's message); 1 for anything
 /// else, with one `error: ...` line on stderr and no backtrace.
@@ -59,10 +60,12 @@ pub fn main_with(phase: Phase, serve: impl FnOnce(Server) -> io::Result<()>) -> 
         Err(e) => e.exit(),
     };
     init_tracing(&config.log);
+    ignore_sigxfsz();
     match run(phase, config, serve) {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
-            eprintln!("error: {message}");
+            // Not `eprintln!`, which panics when stderr cannot be written (a full disk).
+            let _ = writeln!(io::stderr(), "error: {message}");
             ExitCode::FAILURE
         }
     }
@@ -112,6 +115,20 @@ fn run(
     let finished = service.finish();
     served.map_err(|e| format!("serving failed: {}", describe(&e)))?;
     finished.map_err(|e| format!("cannot write the event log: {}", describe(&e)))
+}
+
+/// Makes a write past the file-size limit (`RLIMIT_FSIZE`, `ulimit -f`, `prlimit --fsize`)
+/// fail with `EFBIG` instead of killing the process. By default the kernel sends `SIGXFSZ`,
+/// whose default action ends the process (with a core dump) before the writer could cut the
+/// file back or answer `503`; ignored, the `write` returns `EFBIG` and the event log handles it
+/// like a full disk (SPEC.md, "Storage").
+pub fn ignore_sigxfsz() {
+    // SAFETY: `signal(2)` with `SIG_IGN` installs no handler code, so nothing can run in
+    // signal context; it only changes this process's disposition of one signal, which no
+    // other code in the process relies on.
+    unsafe {
+        libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+    }
 }
 
 // ANCHOR: bind

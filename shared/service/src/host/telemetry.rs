@@ -26,6 +26,11 @@ pub fn init_tracing(default_filter: &str) {
         .with_writer(std::io::stderr)
         // Colours only for a person at a terminal, not in the log files tests and the bench keep.
         .with_ansi(std::io::stderr().is_terminal())
+        // When stderr cannot be written (a log file on a full disk, or past the file-size
+        // limit), tracing-subscriber would report it with `eprintln!`, which panics on the
+        // same failure, in whatever thread was logging: the event log's writer included.
+        // A lost log line is the lesser harm.
+        .log_internal_errors(false)
         .try_init()
         .is_ok();
     if let (true, Some(e)) = (installed, rejected_env) {

@@ -1,0 +1,275 @@
+//! The writer thread: group commit, and what it does when a write fails (see the parent
+//! module's "When the disk fails").
+
+use std::collections::VecDeque;
+use std::io;
+use std::path::PathBuf;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+use std::time::Instant;
+
+use super::{LogSink, Shared, FINISH_RETRY_LIMIT, LINGER, MAX_QUEUED_BATCHES, RETRY_INTERVAL};
+
+/// The writer thread's state.
+pub(super) struct Writer {
+    pub(super) shared: Arc<Shared>,
+    pub(super) sink: Box<dyn LogSink>,
+    /// The file's length up to its last whole line: where a failed group is cut back to.
+    pub(super) whole: u64,
+    /// The log file's path, for messages.
+    pub(super) path: PathBuf,
+}
+
+/// A group whose write failed, kept for the next retry.
+struct Failed {
+    bytes: Vec<u8>,
+    events: u64,
+    error: io::Error,
+}
+
+/// Marks storage as failed if the writer thread unwinds (a bug, or a sink that panics), so
+/// that appends get `503` instead of queueing for a writer that is gone and then blocking on
+/// a full queue forever; what was queued or being written is counted in `events_lost`.
+struct PanicGuard {
+    shared: Arc<Shared>,
+    /// Events of the group being written (taken from the queue, not yet stored).
+    in_flight: u64,
+}
+
+impl Drop for PanicGuard {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            return;
+        }
+        let mut q = self.shared.lock();
+        let queued: u64 = q.batches.drain(..).map(|(_, n)| n).sum();
+        q.bytes = 0;
+        q.failing = Some("the event log writer thread stopped".to_string());
+        self.shared.stats.storage_ok.store(false, Relaxed);
+        let lost = queued + self.in_flight;
+        self.shared.stats.events_lost.fetch_add(lost, Relaxed);
+        self.shared.not_full.notify_all();
+        drop(q);
+        tracing::error!(events_lost = lost, "the event log writer thread panicked");
+    }
+}
+
+impl Writer {
+    /// The writer thread's loop.
+    pub(super) fn run(mut self) -> io::Result<()> {
+        let mut guard = PanicGuard {
+            shared: Arc::clone(&self.shared),
+            in_flight: 0,
+        };
+        // Two deques swap roles: the writer takes the full one and leaves its empty one (same
+        // capacity) behind, so taking the queue never allocates.
+        let mut taken: VecDeque<(Vec<u8>, u64)> = VecDeque::with_capacity(MAX_QUEUED_BATCHES);
+        // Reused to join a group's batches into one buffer for one `write` call. (`writev`
+        // would save this copy; std's `write_all_vectored` is not stable, and a memcpy is
+        // cheap next to the system call it saves.)
+        let mut group: Vec<u8> = Vec::new();
+        loop {
+            let closed = {
+                let mut q = self.shared.lock();
+                if q.batches.is_empty() && !q.closed {
+                    // Linger before sleeping. Under load the next batch is a few microseconds
+                    // away; if the writer slept now, the next append would pay a wake-up (a
+                    // futex call, and a context switch when server and writer share a core),
+                    // and the writer would write one request's batch per wake-up. Waiting a
+                    // moment *without* setting `writer_asleep` lets appends queue up for
+                    // free, so one wake-up and one `write` carry every request of that moment.
+                    q = self
+                        .shared
+                        .not_empty
+                        .wait_timeout(q, LINGER)
+                        .unwrap_or_else(|e| e.into_inner())
+                        .0;
+                }
+                while q.batches.is_empty() && !q.closed {
+                    // The queue ran dry. Nothing is buffered in this process (every group
+                    // went to the kernel with `write`), so this is where a buffered writer
+                    // would flush.
+                    q.writer_asleep = true;
+                    q = self
+                        .shared
+                        .not_empty
+                        .wait(q)
+                        .unwrap_or_else(|e| e.into_inner());
+                }
+                q.writer_asleep = false;
+                std::mem::swap(&mut q.batches, &mut taken);
+                q.bytes = 0;
+                if q.appenders_waiting > 0 {
+                    self.shared.not_full.notify_all();
+                }
+                q.closed
+            };
+
+            let events: u64 = taken.iter().map(|(_, n)| n).sum();
+            guard.in_flight = events;
+            let result = if taken.len() == 1 {
+                self.write_group(&taken[0].0)
+            } else {
+                group.clear();
+                for (lines, _) in &taken {
+                    group.extend_from_slice(lines);
+                }
+                self.write_group(&group)
+            };
+            match result {
+                Ok(()) => {
+                    self.shared.stats.events_stored.fetch_add(events, Relaxed);
+                }
+                Err(error) => {
+                    let bytes = if taken.len() == 1 {
+                        std::mem::take(&mut taken[0].0)
+                    } else {
+                        std::mem::take(&mut group)
+                    };
+                    taken.clear();
+                    self.retry_until_written(
+                        Failed {
+                            bytes,
+                            events,
+                            error,
+                        },
+                        closed,
+                    )?;
+                }
+            }
+            guard.in_flight = 0;
+            taken.clear();
+            // Don't let one 16 MiB burst pin 16 MiB for the life of the process.
+            if group.capacity() > 1024 * 1024 {
+                group = Vec::new();
+            }
+
+            if closed && self.shared.lock().batches.is_empty() {
+                // Appends fail once `closed` is set. Batches queued before a failed write
+                // that was then retried may still wait; the next turn of the loop takes them.
+                self.sink.sync()?;
+                return Ok(());
+            }
+        }
+    }
+
+    /// Writes `buf` (whole lines) at the end of the file. On an error, cuts the file back to
+    /// its last whole line first, so a partial write never leaves a torn line behind.
+    fn write_group(&mut self, buf: &[u8]) -> io::Result<()> {
+        let mut written = 0;
+        while written < buf.len() {
+            match self.sink.append(&buf[written..]) {
+                Ok(0) => {
+                    return self.cut_back(io::Error::new(
+                        io::ErrorKind::WriteZero,
+                        "the log file accepted no bytes",
+                    ))
+                }
+                Ok(n) => written += n,
+                // A signal arrived before anything was written: just try again.
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return self.cut_back(e),
+            }
+        }
+        self.whole += buf.len() as u64;
+        Ok(())
+    }
+
+    /// Truncates the file to its last whole line after a failed write, and returns `error`.
+    fn cut_back(&mut self, error: io::Error) -> io::Result<()> {
+        // Shrinking a file needs no free space and is allowed past RLIMIT_FSIZE, so this
+        // usually works even when the write did not. If it fails too, the retry tries again
+        // before writing, and start-up recovery handles what a crash leaves.
+        if let Err(e) = self.sink.truncate(self.whole) {
+            tracing::error!(path = %self.path.display(), error = %e, "cannot cut the event log back to its last whole line");
+        }
+        Err(error)
+    }
+
+    /// Keeps `failed` and retries it every [`RETRY_INTERVAL`] until it is written; appends are
+    /// refused meanwhile. Once the log is closed, gives up after [`FINISH_RETRY_LIMIT`]: the
+    /// group and whatever is still queued count as lost, and the error is returned.
+    fn retry_until_written(&mut self, failed: Failed, mut closed: bool) -> io::Result<()> {
+        let Failed {
+            bytes,
+            events,
+            mut error,
+        } = failed;
+        let reason = error.to_string();
+        {
+            let mut q = self.shared.lock();
+            q.failing = Some(reason.clone());
+            self.shared.stats.storage_ok.store(false, Relaxed);
+            // Appenders waiting for room would wait for a retry; let them answer 503 now.
+            self.shared.not_full.notify_all();
+        }
+        // Logged after the state is set: stderr may be a file on the same failing disk.
+        tracing::error!(path = %self.path.display(), error = %reason, events,
+            "cannot write the event log; refusing new events with 503 and retrying every second");
+        let mut give_up_at = closed.then(|| Instant::now() + FINISH_RETRY_LIMIT);
+        let mut retries = 0u64;
+        loop {
+            {
+                let q = self.shared.lock();
+                // `finish` notifies `not_empty`, so a shutdown does not wait out the interval.
+                let q = if q.closed {
+                    q
+                } else {
+                    self.shared
+                        .not_empty
+                        .wait_timeout(q, RETRY_INTERVAL)
+                        .unwrap_or_else(|e| e.into_inner())
+                        .0
+                };
+                closed |= q.closed;
+            }
+            if closed && give_up_at.is_none() {
+                give_up_at = Some(Instant::now() + FINISH_RETRY_LIMIT);
+            }
+            if give_up_at.is_some_and(|at| Instant::now() >= at) {
+                return Err(self.give_up(events, error));
+            }
+            if closed {
+                // Closing: no appends wake this thread any more, so pace the retries here.
+                std::thread::sleep(RETRY_INTERVAL.min(FINISH_RETRY_LIMIT / 5));
+            }
+            retries += 1;
+            // A cut-back that failed last time must succeed before anything is appended.
+            let result = self
+                .sink
+                .truncate(self.whole)
+                .and_then(|()| self.write_group(&bytes));
+            match result {
+                Ok(()) => {
+                    self.shared.stats.events_stored.fetch_add(events, Relaxed);
+                    self.shared.lock().failing = None;
+                    self.shared.stats.storage_ok.store(true, Relaxed);
+                    tracing::warn!(path = %self.path.display(), retries, events,
+                        "the event log is writable again; nothing was lost");
+                    return Ok(());
+                }
+                Err(e) => {
+                    tracing::debug!(error = %e, retries, "event log retry failed");
+                    self.shared.lock().failing = Some(e.to_string());
+                    error = e;
+                }
+            }
+        }
+    }
+
+    /// Counts the failed group and everything still queued as lost, and logs it.
+    fn give_up(&mut self, events: u64, error: io::Error) -> io::Error {
+        let queued: u64 = {
+            let mut q = self.shared.lock();
+            let queued = q.batches.iter().map(|(_, n)| n).sum();
+            q.batches.clear();
+            q.bytes = 0;
+            queued
+        };
+        let lost = events + queued;
+        self.shared.stats.events_lost.fetch_add(lost, Relaxed);
+        tracing::error!(path = %self.path.display(), error = %error, events_lost = lost,
+            "giving up on the event log at shutdown: acknowledged events were not written");
+        error
+    }
+}
