@@ -10,8 +10,10 @@
 //!   end of the chapter. Blocks after it in the chapter get `$PID`, the server's pid.
 //! - `norun-KIND`: not run, for a reason listed in [`NOT_RUN`] and printed in the summary.
 //!
-//! `linux` or `macos` beside `run`/`server` restricts a block to that system. A block whose
-//! tool (`nc`, `wrk`, ...) is not installed is listed as not run with that reason.
+//! `linux` or `macos` beside `run`/`server` restricts a block to that system. `uring` marks
+//! the blocks of phase 6: when its server says io_uring is unavailable here (macOS, an old
+//! kernel, a container's seccomp profile), they are listed as not run with its words. A block
+//! whose tool (`nc`, `wrk`, ...) is not installed is listed as not run with that reason.
 //!
 //! A reader's commands are changed only as far as a test needs: `8080` becomes a free port
 //! (one per chapter), `/tmp/ingest` a scratch directory, loadgen durations (`-d 10s`,
@@ -236,6 +238,8 @@ struct ChapterRun<'a> {
     server: Option<Server>,
     /// Process groups of blocks that left something running in the background.
     leftovers: Vec<i32>,
+    /// Why io_uring cannot run here, once a `uring` server said so.
+    no_uring: Option<String>,
     count: usize,
 }
 
@@ -256,6 +260,7 @@ impl<'a> ChapterRun<'a> {
             port: free_port(),
             server: None,
             leftovers: Vec::new(),
+            no_uring: None,
             count: 0,
         }
     }
@@ -271,13 +276,26 @@ impl<'a> ChapterRun<'a> {
         if has("macos") && !cfg!(target_os = "macos") {
             return Outcome::NotRun("macOS only".into());
         }
+        if let (true, Some(why)) = (has("uring"), &self.no_uring) {
+            return Outcome::NotRun(format!("io_uring is unavailable here: {why}"));
+        }
         if let Some(tool) = missing_tool(&block.body, self.path_env) {
             return Outcome::NotRun(format!("{tool} is not installed"));
         }
         let script = adapt(&block.body, self.port, &self.dir);
         if has("server") {
             self.stop_server();
-            return self.start_server(&script);
+            let outcome = self.start_server(&script);
+            if let (true, Outcome::Failed(why)) = (has("uring"), &outcome) {
+                if let Some(line) = why.lines().find(|l| l.contains("needs io_uring")) {
+                    self.no_uring = Some(line.trim().to_string());
+                    return Outcome::NotRun(format!(
+                        "io_uring is unavailable here: {}",
+                        line.trim()
+                    ));
+                }
+            }
+            return outcome;
         }
         let starts_its_own = script.contains(&format!("--addr 127.0.0.1:{} ", self.port));
         if script.contains(&self.port.to_string()) && self.server.is_none() && !starts_its_own {
