@@ -32,6 +32,11 @@ pub struct BenchArgs {
     /// Also write the tables and SVG charts into book/src/results/.
     #[arg(long)]
     pub publish: bool,
+    /// Repetitions of every scenario (default 3; 1 with --quick). Rounds interleave
+    /// the phases (round 1 runs every phase, then round 2...), so a slow minute of the
+    /// machine hits them all alike; tables show the median and the min–max.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub reps: Option<u32>,
     /// Load-generator threads (default: the CPUs left to it).
     #[arg(long)]
     pub loadgen_threads: Option<usize>,

@@ -65,6 +65,7 @@ pub fn run(
         idle: None,
         error: None,
         server_log: None,
+        rep: 0,
     };
     if server.exited() {
         row.error = Some(format!("crashed earlier: {}", server.stderr_tail()));

@@ -43,6 +43,10 @@ use output::{Header, Results, Row};
 use scenarios::Kind;
 use server::PhaseServer;
 
+/// Repetitions of the full run unless `--reps` says otherwise: three give a median and
+/// a spread, on a VM where back-to-back runs differ by 10–25 %.
+pub const DEFAULT_REPS: u32 = 3;
+
 /// Which CPUs the server and the load generator get.
 pub struct CpuPlan {
     /// CPUs the phase server is pinned to (None: anywhere).
@@ -173,18 +177,26 @@ fn run(args: BenchArgs) -> Result<bool, String> {
     let build_failures = phases::build(&ws, &wanted);
     eprintln!("built in {:.0?}", started.elapsed());
     let scenarios = scenarios::plan(args.quick, args.c10k, args.duration);
-    let eta = scenarios::estimate(&scenarios, wanted.len());
+    let eta = scenarios::estimate(&scenarios, wanted.len())
+        * args
+            .reps
+            .unwrap_or(if args.quick { 1 } else { DEFAULT_REPS });
     eprintln!(
-        "{} scenarios x {} phases: about {}m{:02}s",
+        "{} scenarios x {} phases x {} rounds: about {}m{:02}s",
         scenarios.len(),
         wanted.len(),
+        args.reps
+            .unwrap_or(if args.quick { 1 } else { DEFAULT_REPS }),
         eta.as_secs() / 60,
         eta.as_secs() % 60
     );
     let threads = args
         .loadgen_threads
         .unwrap_or_else(|| cpus.loadgen.as_ref().map_or(1, Vec::len).max(1));
-    let bar = ProgressBar::new((wanted.len() * scenarios.len()) as u64);
+    let reps = args
+        .reps
+        .unwrap_or(if args.quick { 1 } else { DEFAULT_REPS }) as usize;
+    let bar = ProgressBar::new((wanted.len() * scenarios.len() * reps) as u64);
     bar.set_style(
         ProgressStyle::with_template("{elapsed_precise} [{bar:30}] {pos}/{len} {msg}")
             .expect("static template")
@@ -202,84 +214,102 @@ fn run(args: BenchArgs) -> Result<bool, String> {
         if let Some((_, why)) = build_failures.iter().find(|(n, _)| *n == phase.name) {
             all_ok = false;
             push_failed(&mut results, &phase.name, why, &bar);
-            continue;
         }
-        let phase_started = Instant::now();
-        // The idle-memory test gets a server of its own, fresh: its "RSS with no
-        // connections" baseline must not include what loads left behind (grown slabs,
-        // allocator caches, the 10,000-connection run's buffers), and the loads must not
-        // run beside what it leaves behind (phase 1's 10,000 threads idling out).
-        let groups = [
-            scenarios
-                .iter()
-                .filter(|s| s.kind != Kind::Load)
-                .collect::<Vec<_>>(),
-            scenarios
-                .iter()
-                .filter(|s| s.kind == Kind::Load)
-                .collect::<Vec<_>>(),
-        ];
-        let mut phase_check: Option<server::StopCheck> = None;
-        for group in groups.iter().filter(|g| !g.is_empty()) {
-            let mut server = match PhaseServer::start(&ws.binary(phase), cpus.server.clone(), &[]) {
-                Ok(s) => s,
-                Err(why) => {
-                    all_ok = false;
-                    push_failed(
-                        &mut results,
-                        &phase.name,
-                        &format!("failed to start: {why}"),
-                        &bar,
-                    );
-                    break;
-                }
-            };
-            for s in group {
-                bar.set_message(format!("{} / {}", phase.name, s.id));
-                let scenario_started = Instant::now();
-                let row = measure::run(&mut server, &phase.name, s, threads, &cpus);
-                let note = row
-                    .error
-                    .as_ref()
-                    .map_or(String::new(), |e| format!(" ({e})"));
-                say(
-                    &bar,
-                    format!(
-                        "{} / {}: {:.1?}{note}",
-                        phase.name,
-                        s.id,
-                        scenario_started.elapsed()
-                    ),
-                );
-                if args.quick && row.report.as_ref().is_none_or(|r| r.outcomes.ok == 0) {
-                    all_ok = false;
-                }
-                results.rows.push(row);
-                bar.inc(1);
-            }
-            let check = if server.exited() {
-                server::StopCheck {
-                    exit_code: None,
-                    accepted: None,
-                    stored_lines: None,
-                    ok: false,
-                    problem: Some(format!("crashed: {}", server.stderr_tail())),
-                }
-            } else {
-                server.stop()
-            };
-            all_ok &= check.ok;
-            // The phase's verdict is its first failed check, else its last check.
-            if phase_check.as_ref().is_none_or(|c| c.ok) {
-                phase_check = Some(check);
-            }
-        }
-        let Some(check) = phase_check else {
-            continue; // failed to start: already recorded
+    }
+    for rep in 0..reps {
+        let round = if reps > 1 {
+            format!("[{}/{reps}] ", rep + 1)
+        } else {
+            String::new()
         };
-        let total = phase_started.elapsed();
-        say(&bar, format!("{}: {total:.1?} in all", phase.name));
-        results.stops.push((phase.name.clone(), check));
+        for phase in &wanted {
+            if build_failures.iter().any(|(n, _)| *n == phase.name) {
+                continue;
+            }
+            let phase_started = Instant::now();
+            // The idle-memory test gets a server of its own, fresh: its "RSS with no
+            // connections" baseline must not include what loads left behind (grown slabs,
+            // allocator caches, the 10,000-connection run's buffers), and the loads must not
+            // run beside what it leaves behind (phase 1's 10,000 threads idling out).
+            let groups = [
+                scenarios
+                    .iter()
+                    .filter(|s| s.kind != Kind::Load)
+                    .collect::<Vec<_>>(),
+                scenarios
+                    .iter()
+                    .filter(|s| s.kind == Kind::Load)
+                    .collect::<Vec<_>>(),
+            ];
+            let mut phase_check: Option<server::StopCheck> = None;
+            for group in groups.iter().filter(|g| !g.is_empty()) {
+                let mut server =
+                    match PhaseServer::start(&ws.binary(phase), cpus.server.clone(), &[]) {
+                        Ok(s) => s,
+                        Err(why) => {
+                            all_ok = false;
+                            push_failed(
+                                &mut results,
+                                &phase.name,
+                                &format!("failed to start: {why}"),
+                                &bar,
+                            );
+                            if let Some(last) =
+                                results.rows.len().checked_sub(results.scenarios.len())
+                            {
+                                results.rows[last..].iter_mut().for_each(|r| r.rep = rep);
+                            }
+                            break;
+                        }
+                    };
+                for s in group {
+                    bar.set_message(format!("{} / {}", phase.name, s.id));
+                    let scenario_started = Instant::now();
+                    let mut row = measure::run(&mut server, &phase.name, s, threads, &cpus);
+                    row.rep = rep;
+                    let note = row
+                        .error
+                        .as_ref()
+                        .map_or(String::new(), |e| format!(" ({e})"));
+                    say(
+                        &bar,
+                        format!(
+                            "{round}{} / {}: {:.1?}{note}",
+                            phase.name,
+                            s.id,
+                            scenario_started.elapsed()
+                        ),
+                    );
+                    if args.quick && row.report.as_ref().is_none_or(|r| r.outcomes.ok == 0) {
+                        all_ok = false;
+                    }
+                    results.rows.push(row);
+                    bar.inc(1);
+                }
+                let check = if server.exited() {
+                    server::StopCheck {
+                        exit_code: None,
+                        accepted: None,
+                        stored_lines: None,
+                        ok: false,
+                        problem: Some(format!("crashed: {}", server.stderr_tail())),
+                    }
+                } else {
+                    server.stop()
+                };
+                all_ok &= check.ok;
+                // The phase's verdict is its first failed check, else its last check.
+                if phase_check.as_ref().is_none_or(|c| c.ok) {
+                    phase_check = Some(check);
+                }
+            }
+            let Some(check) = phase_check else {
+                continue; // failed to start: already recorded
+            };
+            let total = phase_started.elapsed();
+            say(&bar, format!("{round}{}: {total:.1?} in all", phase.name));
+            results.stops.push((phase.name.clone(), check));
+        }
     }
     bar.finish_and_clear();
     eprintln!("measured in {:.0?}", measuring.elapsed());
@@ -316,6 +346,7 @@ fn push_failed(results: &mut Results, phase: &str, why: &str, bar: &ProgressBar)
             idle: None,
             error: Some(why.into()),
             server_log: None,
+            rep: 0,
         });
         bar.inc(1);
     }

@@ -100,6 +100,8 @@ pub struct Row {
     pub error: Option<String>,
     /// The server's own warnings during the scenario (count and last message).
     pub server_log: Option<String>,
+    /// Which repetition (round) this is, from 0: the JSON keeps every one.
+    pub rep: usize,
 }
 
 /// All results of one bench run.
