@@ -196,8 +196,12 @@ impl Results {
         median(&each(&self.reports_of(phase, id), |r| r.ok_per_s))
     }
 
-    /// The peers that have a measured row in scenario `s`: their ratio columns.
+    /// The peers that have a measured row in scenario `s`: their ratio columns. None in an
+    /// open-loop table, where ok/s is the rate offered, not a capacity to compare.
     fn peer_columns(&self, s: &Scenario) -> Vec<(&'static str, &'static str)> {
+        if s.open_loop.is_some() {
+            return Vec::new();
+        }
         PEER_COLUMNS
             .into_iter()
             .filter(|(peer, _)| !self.reports_of(peer, &s.id).is_empty())
@@ -303,7 +307,12 @@ impl Results {
                 });
             }
             cells.extend([
-                ms_cell(&each(&reports, little_mean_ms)),
+                // Little's law needs every connection busy: not so in an open loop.
+                if s.open_loop.is_some() {
+                    NONE.into()
+                } else {
+                    ms_cell(&each(&reports, little_mean_ms))
+                },
                 ms_cell(&each(&reports, |r| r.latency.p50_ms)),
                 ms_cell(&each(&reports, |r| r.latency.p99_ms)),
                 ms_cell(&each(&reports, |r| r.latency.p999_ms)),
