@@ -66,14 +66,23 @@ pub(super) const LABEL_BELOW_PCT: f64 = 99.0;
 /// The keep-alive `POST /ingest` points of every phase, as `value` sees them: the median
 /// over the repetitions.
 fn ingest_series(results: &Results, value: impl Fn(&Report) -> Option<f64>) -> Vec<Series> {
+    let ingest = |s: &&super::scenarios::Scenario| s.id.starts_with("ingest-");
     results
         .phases()
         .into_iter()
+        // A peer that never runs /ingest (nginx) has no line, not an empty one.
+        .filter(|phase| {
+            results
+                .scenarios
+                .iter()
+                .filter(ingest)
+                .any(|s| !results.rows_of(phase, &s.id).is_empty())
+        })
         .map(|phase| {
             let points = results
                 .scenarios
                 .iter()
-                .filter(|s| s.id.starts_with("ingest-"))
+                .filter(ingest)
                 .filter_map(|s| {
                     let reports = results.reports_of(&phase, &s.id);
                     let values: Vec<f64> = reports.iter().filter_map(|r| value(r)).collect();
