@@ -283,7 +283,12 @@ fn starved_connections_are_not_served() {
     assert_eq!(r.success_pct, 100.0);
     assert_eq!(r.served_connections, 2);
     assert_eq!(r.served_pct, 50.0);
-    assert_eq!(r.unfinished, 2);
+    // The two starved requests, plus whatever the served connections had in flight at the stop.
+    assert!(
+        (2..=4).contains(&r.unfinished),
+        "unfinished {}",
+        r.unfinished
+    );
     assert_eq!(r.ok_per_s, r.answered_per_s);
 }
 
