@@ -33,7 +33,7 @@ for CONNS in 100 1000; do
   for round in $(seq "$ROUNDS"); do
     w=$("${CLIENT_CPU[@]}" wrk -t1 -c"$CONNS" -d"${DURATION}s" "$URL" | awk '/Requests\/sec/ {print $2}')
     l=$("${CLIENT_CPU[@]}" target/release/loadgen -t1 -c"$CONNS" -d"${DURATION}s" --json "$URL" |
-      sed -n 's/.*"rps": *\([0-9.]*\).*/\1/p')
+      sed -n 's/.*"answered_per_s": *\([0-9.]*\).*/\1/p')
     ratio=$(awk -v l="$l" -v w="$w" 'BEGIN { printf "%.2f", l / w }')
     ratios+=("$ratio")
     printf 'connections %5d  round %d  wrk %9.0f rps  loadgen %9.0f rps  loadgen/wrk %s\n' \

@@ -261,3 +261,47 @@ fn rate_mode_measures_from_intended_send_time() {
         closed.latency.p90_ms
     );
 }
+
+/// Two of four clients never get an answer: every answered request succeeded
+/// (100 % success), yet only half the connections were served, and goodput
+/// counts only the 2xx.
+#[test]
+fn starved_connections_are_not_served() {
+    // Requests 0 and 1 are necessarily the first of two different connections (a
+    // silent connection never sends a second one); every later request is answered.
+    let server = start_server(|n| {
+        if n < 2 {
+            Reply::Silent
+        } else {
+            Reply::Status(200)
+        }
+    });
+    let mut c = config(&server, 4);
+    c.duration = Duration::from_millis(800);
+    let r = run(&c);
+    assert!(r.outcomes.ok > 10, "ok {}", r.outcomes.ok);
+    assert_eq!(r.success_pct, 100.0);
+    assert_eq!(r.served_connections, 2);
+    assert_eq!(r.served_pct, 50.0);
+    // The two starved requests, plus whatever the served connections had in flight at the stop.
+    assert!(
+        (2..=4).contains(&r.unfinished),
+        "unfinished {}",
+        r.unfinished
+    );
+    assert_eq!(r.ok_per_s, r.answered_per_s);
+}
+
+/// A 503 is an answer but not goodput: answered/s counts it, ok/s does not.
+#[test]
+fn rejections_are_answered_but_not_ok() {
+    let server = start_server(|n| Reply::Status(if n % 4 == 0 { 200 } else { 503 }));
+    let mut c = config(&server, 2);
+    c.requests_per_connection = Some(20);
+    let r = run(&c);
+    assert_eq!((r.outcomes.ok, r.outcomes.other_status), (10, 30));
+    let secs = r.elapsed_s;
+    assert!((r.ok_per_s * secs - 10.0).abs() < 1e-6, "{}", r.ok_per_s);
+    assert!((r.answered_per_s * secs - 40.0).abs() < 1e-6);
+    assert_eq!(r.served_pct, 100.0);
+}

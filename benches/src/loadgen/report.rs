@@ -72,6 +72,8 @@ pub struct ThreadTally {
     pub statuses: Box<[u64; 1000]>,
     /// Requests sent but not answered when the run stopped.
     pub unfinished: u64,
+    /// Connection slots (clients) that got at least one complete response, any status.
+    pub served_connections: u64,
     /// Bytes received, to report throughput.
     pub bytes_read: u64,
     /// One example message per failure kind, for the summary.
@@ -87,6 +89,7 @@ impl ThreadTally {
             outcomes: Outcomes::default(),
             statuses: Box::new([0; 1000]),
             unfinished: 0,
+            served_connections: 0,
             bytes_read: 0,
             first_error: None,
         }
@@ -144,10 +147,20 @@ pub struct Report {
     pub connections: usize,
     /// Event-loop threads used.
     pub threads: usize,
-    /// Answered requests per second (any status).
-    pub rps: f64,
+    /// Goodput: 2xx responses per second. The headline figure: a server answering
+    /// 503 at once is fast, not good.
+    pub ok_per_s: f64,
+    /// Complete responses per second, any status (2xx, 4xx, 503...).
+    pub answered_per_s: f64,
     /// Share of ended requests that got a 2xx, in percent.
     pub success_pct: f64,
+    /// Clients (connection slots; with `--new-conn`, concurrent slots) that got at least
+    /// one complete response during the run.
+    pub served_connections: u64,
+    /// `served_connections` as a share of `connections`, in percent: a client that waited
+    /// the whole run for its first answer counts against it, even when every answered
+    /// request succeeded.
+    pub served_pct: f64,
     /// How requests ended.
     pub outcomes: Outcomes,
     /// Responses by status code.
@@ -174,6 +187,7 @@ impl Report {
                 *sum += n;
             }
             all.unfinished += t.unfinished;
+            all.served_connections += t.served_connections;
             all.bytes_read += t.bytes_read;
             if all.first_error.is_none() {
                 all.first_error = t.first_error;
@@ -200,7 +214,8 @@ impl Report {
             elapsed_s: secs,
             connections,
             threads,
-            rps: answered as f64 / secs,
+            ok_per_s: all.outcomes.ok as f64 / secs,
+            answered_per_s: answered as f64 / secs,
             success_pct: if total == 0 {
                 0.0
             } else {
@@ -211,6 +226,12 @@ impl Report {
                 .filter(|(_, &n)| n > 0)
                 .map(|(code, &n)| (code, n))
                 .collect(),
+            served_connections: all.served_connections,
+            served_pct: if connections == 0 {
+                0.0
+            } else {
+                100.0 * all.served_connections as f64 / connections as f64
+            },
             outcomes: all.outcomes,
             unfinished: all.unfinished,
             read_bytes_per_s: all.bytes_read as f64 / secs,
@@ -235,9 +256,13 @@ impl fmt::Display for Report {
         )?;
         writeln!(
             f,
-            "  RPS {:.0}   success {:.2}%   read {:.1} MiB/s",
-            self.rps,
+            "  ok/s {:.0}   answered/s {:.0}   success {:.2}%   served {} of {} connections ({:.1}%)   read {:.1} MiB/s",
+            self.ok_per_s,
+            self.answered_per_s,
             self.success_pct,
+            self.served_connections,
+            self.connections,
+            self.served_pct,
             self.read_bytes_per_s / (1024.0 * 1024.0)
         )?;
         writeln!(

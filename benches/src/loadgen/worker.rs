@@ -67,6 +67,9 @@ struct Slot {
     left: u64,
     /// Already on the open-loop idle list (avoids duplicates).
     idle_listed: bool,
+    /// This client got at least one complete response during the run: a slot that never
+    /// did was starved, whatever the success rate of the others says.
+    served: bool,
 }
 
 /// How a request or connection failed, i.e. which counter it goes to.
@@ -121,6 +124,7 @@ pub(crate) fn run_thread(
             reader: ResponseReader::new(config.request.is_head()),
             left,
             idle_listed: false,
+            served: false,
         })
         .collect();
     let mut worker = Worker {
@@ -200,6 +204,7 @@ impl Worker<'_, '_> {
         }
         for slot in &self.slots {
             self.tally.unfinished += slot.in_flight.len() as u64;
+            self.tally.served_connections += u64::from(slot.served);
         }
         if let Some(rate) = self.plan.thread_rate {
             // Requests that were due but never sent (no free connection): the
@@ -344,10 +349,12 @@ impl Worker<'_, '_> {
             self.tally.bytes_read += n as u64;
             let tally = &mut self.tally;
             let in_flight = &mut slot.in_flight;
+            let served = &mut slot.served;
             let fed = slot.reader.feed(&buf[..n], |resp| {
                 server_closes |= resp.close;
                 match in_flight.pop_front() {
                     Some((started, _)) => {
+                        *served = true;
                         tally.record_response(resp.status, now.saturating_duration_since(started))
                     }
                     None => unsolicited = true,

@@ -22,7 +22,7 @@ pub struct BenchArgs {
     /// Only these phases, comma-separated (e.g. p1-blocking,p3-reactor).
     #[arg(long, value_delimiter = ',')]
     pub phases: Vec<String>,
-    /// Length of each timed scenario (default 9s, about 4.5 minutes for five
+    /// Length of each timed scenario (default 6s, about 3.6 minutes a round for five
     /// phases; 1s with --quick).
     #[arg(long, value_parser = parse_duration)]
     pub duration: Option<Duration>,
@@ -32,6 +32,15 @@ pub struct BenchArgs {
     /// Also write the tables and SVG charts into book/src/results/.
     #[arg(long)]
     pub publish: bool,
+    /// Repetitions of every scenario (default 3; 1 with --quick). Rounds interleave
+    /// the phases (round 1 runs every phase, then round 2...), so a slow minute of the
+    /// machine hits them all alike; tables show the median and the min–max.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub reps: Option<u32>,
+    /// Also measure the peers in the same run: nginx on the /health scenarios (when
+    /// installed) and axum-ingest (axum + tokio with the project's service) on all.
+    #[arg(long)]
+    pub peers: bool,
     /// Load-generator threads (default: the CPUs left to it).
     #[arg(long)]
     pub loadgen_threads: Option<usize>,

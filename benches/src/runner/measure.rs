@@ -8,9 +8,9 @@ use super::idle;
 use super::output::Row;
 use super::sampler;
 use super::scenarios::{self, Kind, Scenario};
-use super::server::PhaseServer;
+use super::server::UnderTest;
 use super::CpuPlan;
-use crate::loadgen::{self, LoadConfig, RequestSpec, Target};
+use crate::loadgen::{self, LoadConfig, Mode, RequestSpec, Target};
 
 /// A request or connect not answered within this counts as a timeout. Short enough
 /// that a starved connection shows up as a timeout inside an 8-second run.
@@ -18,12 +18,13 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The loadgen config for scenario `s` against `server`.
 fn config(
-    server: &PhaseServer,
+    server: &dyn UnderTest,
     s: &Scenario,
+    rate: Option<f64>,
     threads: usize,
     cpus: &CpuPlan,
 ) -> Result<LoadConfig, String> {
-    let target = Target::parse(&format!("http://{}{}", server.addr, s.path))?;
+    let target = Target::parse(&format!("http://{}{}", server.addr(), s.path))?;
     let request = if s.path == "/ingest" {
         RequestSpec {
             method: "POST".into(),
@@ -42,35 +43,48 @@ fn config(
     c.threads = threads;
     c.duration = s.duration;
     c.requests_per_connection = s.requests_per_connection;
-    c.mode = s.mode();
+    c.mode = match rate {
+        Some(r) => Mode::Rate(r),
+        None => s.mode(),
+    };
     c.timeout = REQUEST_TIMEOUT;
     c.cpus = cpus.loadgen.clone();
     Ok(c)
 }
 
-/// Runs scenario `s` against `server` with `threads` loadgen threads; never fails:
-/// whatever goes wrong ends up in the row.
-pub fn run(
-    server: &mut PhaseServer,
-    phase: &str,
-    s: &Scenario,
-    threads: usize,
-    cpus: &CpuPlan,
-) -> Row {
-    let mut row = Row {
+/// A row with no numbers: the scenario did not run, for the reason `why`.
+pub fn not_run(phase: &str, s: &Scenario, why: String) -> Row {
+    Row {
         phase: phase.into(),
         scenario: s.id.clone(),
         report: None,
         usage: Default::default(),
         idle: None,
-        error: None,
+        error: Some(why),
         server_log: None,
+        rep: 0,
+    }
+}
+
+/// Runs scenario `s` against `server` with `threads` loadgen threads, open loop at `rate`
+/// requests per second when given; never fails: whatever goes wrong ends up in the row.
+pub fn run(
+    server: &mut dyn UnderTest,
+    phase: &str,
+    s: &Scenario,
+    rate: Option<f64>,
+    threads: usize,
+    cpus: &CpuPlan,
+) -> Row {
+    let mut row = Row {
+        error: None,
+        ..not_run(phase, s, String::new())
     };
     if server.exited() {
         row.error = Some(format!("crashed earlier: {}", server.stderr_tail()));
         return row;
     }
-    let config = match config(server, s, threads, cpus) {
+    let config = match config(server, s, rate, threads, cpus) {
         Ok(c) => c,
         Err(e) => {
             row.error = Some(e);
@@ -80,7 +94,7 @@ pub fn run(
     let log_from = server.log_len();
     // The idle connections stay open (held by `_idle`) while the active load runs.
     let _idle = if let Kind::IdleMemory(n) = s.kind {
-        let (conns, report) = idle::open(server.addr, server.pid(), n);
+        let (conns, report) = idle::open(server.addr(), server.pid(), n);
         if !sampler::supported() {
             row.error = Some("idle memory not measured: this OS has no /proc".into());
         }

@@ -25,6 +25,7 @@ pub mod cli;
 pub mod idle;
 pub mod load;
 pub mod measure;
+pub mod nginx;
 pub mod output;
 pub mod phases;
 pub mod publish;
@@ -41,7 +42,15 @@ use indicatif::{ProgressBar, ProgressStyle};
 use cli::{BenchArgs, BenchCommand};
 use output::{Header, Results, Row};
 use scenarios::Kind;
-use server::PhaseServer;
+use scenarios::Scenario;
+use server::{PhaseServer, UnderTest};
+
+/// Repetitions of the full run unless `--reps` says otherwise: three give a median and
+/// a spread, on a VM where back-to-back runs differ by 10–25 %.
+pub const DEFAULT_REPS: u32 = 3;
+
+/// The axum + tokio peer's package and binary (`benches/peers/axum-ingest`).
+pub const AXUM_PEER: &str = "axum-ingest";
 
 /// Which CPUs the server and the load generator get.
 pub struct CpuPlan {
@@ -159,7 +168,7 @@ fn run(args: BenchArgs) -> Result<bool, String> {
             ws.phases.iter().map(|p| &p.name).collect::<Vec<_>>()
         ));
     }
-    let wanted: Vec<_> = ws
+    let mut wanted: Vec<_> = ws
         .phases
         .iter()
         .filter(|p| args.phases.is_empty() || args.phases.contains(&p.name))
@@ -168,23 +177,62 @@ fn run(args: BenchArgs) -> Result<bool, String> {
     if wanted.is_empty() {
         return Err("no phases found: no workspace member lives under phases/".into());
     }
+    let (nginx, peers) = if args.peers {
+        // Built and run like a phase; it just does not live under phases/.
+        wanted.push(phases::Phase {
+            name: AXUM_PEER.into(),
+            bin: AXUM_PEER.into(),
+        });
+        match nginx::find() {
+            Some(binary) => {
+                let version = std::process::Command::new(&binary)
+                    .arg("-v")
+                    .output()
+                    .map(|o| String::from_utf8_lossy(&o.stderr).trim().to_string())
+                    .unwrap_or_default();
+                let text = format!(
+                    "{AXUM_PEER} (axum + tokio, the project's service); {version} on the /health scenarios: 1 process, access_log off, keepalive_requests 1000000, return 200, pinned like the phases"
+                );
+                (Some(binary), text)
+            }
+            None => (
+                None,
+                format!("{AXUM_PEER}; nginx is not installed, so it has no rows (`apt-get install nginx` adds them)"),
+            ),
+        }
+    } else {
+        (None, "not run (`--peers` adds them)".to_string())
+    };
     let started = Instant::now();
     eprintln!("building {} phase(s) in release mode...", wanted.len());
     let build_failures = phases::build(&ws, &wanted);
     eprintln!("built in {:.0?}", started.elapsed());
     let scenarios = scenarios::plan(args.quick, args.c10k, args.duration);
-    let eta = scenarios::estimate(&scenarios, wanted.len());
+    let eta = scenarios::estimate(&scenarios, wanted.len())
+        * args
+            .reps
+            .unwrap_or(if args.quick { 1 } else { DEFAULT_REPS });
     eprintln!(
-        "{} scenarios x {} phases: about {}m{:02}s",
+        "{} scenarios x {} phases x {} rounds: about {}m{:02}s",
         scenarios.len(),
         wanted.len(),
+        args.reps
+            .unwrap_or(if args.quick { 1 } else { DEFAULT_REPS }),
         eta.as_secs() / 60,
         eta.as_secs() % 60
     );
     let threads = args
         .loadgen_threads
         .unwrap_or_else(|| cpus.loadgen.as_ref().map_or(1, Vec::len).max(1));
-    let bar = ProgressBar::new((wanted.len() * scenarios.len()) as u64);
+    let reps = args
+        .reps
+        .unwrap_or(if args.quick { 1 } else { DEFAULT_REPS }) as usize;
+    let nginx_scenarios = if nginx.is_some() {
+        scenarios.iter().filter(|s| s.path == "/health").count()
+    } else {
+        0
+    };
+    let bar = ProgressBar::new(((wanted.len() * scenarios.len() + nginx_scenarios) * reps) as u64);
     bar.set_style(
         ProgressStyle::with_template("{elapsed_precise} [{bar:30}] {pos}/{len} {msg}")
             .expect("static template")
@@ -196,92 +244,82 @@ fn run(args: BenchArgs) -> Result<bool, String> {
         rows: Vec::new(),
         stops: Vec::new(),
     };
-    let mut all_ok = true;
+    results.header.run = format!(
+        "{threads} loadgen thread(s); timed scenarios {:?} each; {reps} round(s), the phases interleaved",
+        scenarios
+            .iter()
+            .find(|s| s.requests_per_connection.is_none())
+            .map_or(std::time::Duration::ZERO, |s| s.duration)
+    );
+    results.header.peers = peers;
+    let steal = output::StealMeter::start();
+    let mut run = Run {
+        results,
+        bar,
+        all_ok: true,
+        threads,
+        cpus: &cpus,
+        quick: args.quick,
+    };
     let measuring = Instant::now();
     for phase in &wanted {
         if let Some((_, why)) = build_failures.iter().find(|(n, _)| *n == phase.name) {
-            all_ok = false;
-            push_failed(&mut results, &phase.name, why, &bar);
-            continue;
+            run.all_ok = false;
+            run.push_failed(&phase.name, why, 0);
         }
-        let phase_started = Instant::now();
-        // The idle-memory test gets a server of its own, fresh: its "RSS with no
-        // connections" baseline must not include what loads left behind (grown slabs,
-        // allocator caches, the 10,000-connection run's buffers), and the loads must not
-        // run beside what it leaves behind (phase 1's 10,000 threads idling out).
-        let groups = [
-            scenarios
-                .iter()
-                .filter(|s| s.kind != Kind::Load)
-                .collect::<Vec<_>>(),
-            scenarios
-                .iter()
-                .filter(|s| s.kind == Kind::Load)
-                .collect::<Vec<_>>(),
-        ];
-        let mut phase_check: Option<server::StopCheck> = None;
-        for group in groups.iter().filter(|g| !g.is_empty()) {
-            let mut server = match PhaseServer::start(&ws.binary(phase), cpus.server.clone(), &[]) {
-                Ok(s) => s,
-                Err(why) => {
-                    all_ok = false;
-                    push_failed(
-                        &mut results,
-                        &phase.name,
-                        &format!("failed to start: {why}"),
-                        &bar,
-                    );
-                    break;
-                }
-            };
-            for s in group {
-                bar.set_message(format!("{} / {}", phase.name, s.id));
-                let scenario_started = Instant::now();
-                let row = measure::run(&mut server, &phase.name, s, threads, &cpus);
-                let note = row
-                    .error
-                    .as_ref()
-                    .map_or(String::new(), |e| format!(" ({e})"));
-                say(
-                    &bar,
-                    format!(
-                        "{} / {}: {:.1?}{note}",
-                        phase.name,
-                        s.id,
-                        scenario_started.elapsed()
-                    ),
-                );
-                if args.quick && row.report.as_ref().is_none_or(|r| r.outcomes.ok == 0) {
-                    all_ok = false;
-                }
-                results.rows.push(row);
-                bar.inc(1);
-            }
-            let check = if server.exited() {
-                server::StopCheck {
-                    exit_code: None,
-                    accepted: None,
-                    stored_lines: None,
-                    ok: false,
-                    problem: Some(format!("crashed: {}", server.stderr_tail())),
-                }
-            } else {
-                server.stop()
-            };
-            all_ok &= check.ok;
-            // The phase's verdict is its first failed check, else its last check.
-            if phase_check.as_ref().is_none_or(|c| c.ok) {
-                phase_check = Some(check);
-            }
-        }
-        let Some(check) = phase_check else {
-            continue; // failed to start: already recorded
-        };
-        let total = phase_started.elapsed();
-        say(&bar, format!("{}: {total:.1?} in all", phase.name));
-        results.stops.push((phase.name.clone(), check));
     }
+    // The idle-memory test gets a server of its own, fresh: its "RSS with no connections"
+    // baseline must not include what loads left behind (grown slabs, allocator caches, the
+    // 10,000-connection run's buffers), and the loads must not run beside what it leaves
+    // behind (phase 1's 10,000 threads idling out).
+    let groups = [
+        scenarios
+            .iter()
+            .filter(|s| s.kind != Kind::Load)
+            .collect::<Vec<_>>(),
+        scenarios
+            .iter()
+            .filter(|s| s.kind == Kind::Load)
+            .collect::<Vec<_>>(),
+    ];
+    for rep in 0..reps {
+        let round = if reps > 1 {
+            format!("[{}/{reps}] ", rep + 1)
+        } else {
+            String::new()
+        };
+        for phase in &wanted {
+            if build_failures.iter().any(|(n, _)| *n == phase.name) {
+                continue;
+            }
+            let binary = ws.binary(phase);
+            let server_cpus = cpus.server.clone();
+            run.entrant(&phase.name, rep, &round, &groups, || {
+                PhaseServer::start(&binary, server_cpus.clone(), &[])
+                    .map(|s| Box::new(s) as Box<dyn UnderTest>)
+            });
+        }
+        if let Some(binary) = &nginx {
+            // nginx has no /ingest: only the /health scenarios.
+            let health: Vec<Vec<&Scenario>> = groups
+                .iter()
+                .map(|g| g.iter().copied().filter(|s| s.path == "/health").collect())
+                .collect();
+            let server_cpus = cpus.server.clone();
+            run.entrant(nginx::NAME, rep, &round, &health, || {
+                nginx::Nginx::start(binary, server_cpus.clone())
+                    .map(|s| Box::new(s) as Box<dyn UnderTest>)
+            });
+        }
+    }
+    let Run {
+        mut results,
+        bar,
+        all_ok,
+        ..
+    } = run;
     bar.finish_and_clear();
+    results.header.steal_pct = steal.finish();
     eprintln!("measured in {:.0?}", measuring.elapsed());
     println!("{}", results.markdown());
     let dir = ws.target_dir.join("bench").join(output::stamp());
@@ -305,28 +343,124 @@ fn say(bar: &ProgressBar, line: String) {
     }
 }
 
-/// A row per scenario for a phase that never ran (did not build or start).
-fn push_failed(results: &mut Results, phase: &str, why: &str, bar: &ProgressBar) {
-    for s in &results.scenarios.clone() {
-        results.rows.push(Row {
-            phase: phase.into(),
-            scenario: s.id.clone(),
-            report: None,
-            usage: Default::default(),
-            idle: None,
-            error: Some(why.into()),
-            server_log: None,
-        });
-        bar.inc(1);
+/// One bench run in progress: what it has measured so far and how to show progress.
+struct Run<'a> {
+    results: Results,
+    bar: ProgressBar,
+    /// False once anything failed (the exit code).
+    all_ok: bool,
+    threads: usize,
+    cpus: &'a CpuPlan,
+    quick: bool,
+}
+
+impl Run<'_> {
+    /// Round `rep` of one phase or peer: for each group of scenarios a fresh server from
+    /// `start`, the scenarios in order, then the stop and its check.
+    fn entrant(
+        &mut self,
+        name: &str,
+        rep: usize,
+        round: &str,
+        groups: &[Vec<&Scenario>],
+        start: impl Fn() -> Result<Box<dyn UnderTest>, String>,
+    ) {
+        let started = Instant::now();
+        let mut verdict: Option<server::StopCheck> = None;
+        for group in groups.iter().filter(|g| !g.is_empty()) {
+            let mut server = match start() {
+                Ok(s) => s,
+                Err(why) => {
+                    self.all_ok = false;
+                    self.push_failed(name, &format!("failed to start: {why}"), rep);
+                    return;
+                }
+            };
+            for s in group {
+                self.bar.set_message(format!("{name} / {}", s.id));
+                let scenario_started = Instant::now();
+                let row = match self.open_loop_rate(name, rep, s) {
+                    Ok(rate) => {
+                        measure::run(server.as_mut(), name, s, rate, self.threads, self.cpus)
+                    }
+                    Err(why) => measure::not_run(name, s, why),
+                };
+                let row = Row { rep, ..row };
+                let note = row
+                    .error
+                    .as_ref()
+                    .map_or(String::new(), |e| format!(" ({e})"));
+                say(
+                    &self.bar,
+                    format!(
+                        "{round}{name} / {}: {:.1?}{note}",
+                        s.id,
+                        scenario_started.elapsed()
+                    ),
+                );
+                if self.quick && row.report.as_ref().is_none_or(|r| r.outcomes.ok == 0) {
+                    self.all_ok = false;
+                }
+                self.results.rows.push(row);
+                self.bar.inc(1);
+            }
+            if let Some(check) = server.finish() {
+                self.all_ok &= check.ok;
+                // The verdict is the first failed check, else the last check.
+                if verdict.as_ref().is_none_or(|c| c.ok) {
+                    verdict = Some(check);
+                }
+            }
+        }
+        say(
+            &self.bar,
+            format!("{round}{name}: {:.1?} in all", started.elapsed()),
+        );
+        if let Some(check) = verdict {
+            self.results.stops.push((name.to_string(), check));
+        }
     }
-    results.stops.push((
-        phase.into(),
-        server::StopCheck {
-            exit_code: None,
-            accepted: None,
-            stored_lines: None,
-            ok: false,
-            problem: Some("never ran".into()),
-        },
-    ));
+
+    /// For an open-loop scenario, the rate to offer: its share of the goodput this phase
+    /// reached in the same round under the closed-loop scenario it refers to.
+    fn open_loop_rate(&self, name: &str, rep: usize, s: &Scenario) -> Result<Option<f64>, String> {
+        let Some(open) = &s.open_loop else {
+            return Ok(None);
+        };
+        let goodput = self
+            .results
+            .rows
+            .iter()
+            .find(|r| r.phase == name && r.rep == rep && r.scenario == open.of)
+            .and_then(|r| r.report.as_ref())
+            .map_or(0.0, |r| r.ok_per_s);
+        if goodput > 0.0 {
+            Ok(Some(goodput * open.fraction))
+        } else {
+            Err(format!(
+                "not run: no goodput under {} to take a share of",
+                open.of
+            ))
+        }
+    }
+
+    /// A row per scenario for a phase that never ran in round `rep` (did not build or start).
+    fn push_failed(&mut self, phase: &str, why: &str, rep: usize) {
+        for s in &self.results.scenarios {
+            let mut row = measure::not_run(phase, s, why.into());
+            row.rep = rep;
+            self.results.rows.push(row);
+            self.bar.inc(1);
+        }
+        self.results.stops.push((
+            phase.into(),
+            server::StopCheck {
+                exit_code: None,
+                accepted: None,
+                stored_lines: None,
+                ok: false,
+                problem: Some("never ran".into()),
+            },
+        ));
+    }
 }

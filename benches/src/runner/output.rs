@@ -32,6 +32,18 @@ pub struct Header {
     pub pinning: String,
     /// Where the server's CPU, RSS and thread counts come from, or why they are blank.
     pub sampling: String,
+    /// `git rev-parse --short HEAD` of the checkout, with `+dirty` when tracked files
+    /// had uncommitted changes: which code the numbers belong to.
+    pub commit: String,
+    /// Whether this is a virtual machine, and which kind, or "unknown".
+    pub virtualization: String,
+    /// CPU time stolen by the hypervisor during the measurements, as a share of all CPU
+    /// time (the `steal` column of /proc/stat); None where there is no /proc/stat.
+    pub steal_pct: Option<f64>,
+    /// The run's settings: loadgen threads, scenario length, repetitions.
+    pub run: String,
+    /// Which peers ran beside the phases, or why not.
+    pub peers: String,
 }
 
 fn command_line(program: &str, args: &[&str]) -> Option<String> {
@@ -71,15 +83,147 @@ impl Header {
             date: utc_now(),
             pinning,
             sampling: sampler::availability().to_string(),
+            commit: git_commit(),
+            virtualization: virtualization(),
+            steal_pct: None,
+            run: String::new(),
+            peers: "not run (`--peers` adds them)".into(),
         }
     }
 
     /// The header as Markdown.
     pub fn markdown(&self) -> String {
-        format!(
-            "- CPU: {} ({} cores available)\n- kernel: {}\n- {}\n- somaxconn: {}, open-file limit: {}\n- date: {}\n- pinning: {}\n- server CPU, RSS and threads: {}\n",
-            self.cpu, self.cores, self.kernel, self.rustc, self.somaxconn, self.nofile, self.date, self.pinning, self.sampling
-        )
+        let steal = self
+            .steal_pct
+            .map_or("not measured (no /proc/stat)".into(), |p| {
+                format!("{p:.2} %")
+            });
+        let mut out = format!(
+            "- commit: {}\n- CPU: {} ({} cores available)\n- machine: {}; CPU time stolen by the hypervisor during the run: {steal}\n- kernel: {}\n- {}\n- somaxconn: {}, open-file limit: {}\n- date: {}\n- pinning: {}\n",
+            self.commit, self.cpu, self.cores, self.virtualization, self.kernel, self.rustc, self.somaxconn, self.nofile, self.date, self.pinning
+        );
+        if !self.run.is_empty() {
+            out.push_str(&format!("- run: {}\n", self.run));
+        }
+        out.push_str(&format!(
+            "- peers: {}\n- server CPU, RSS and threads: {}\n",
+            self.peers, self.sampling
+        ));
+        out
+    }
+}
+
+/// `abc1234`, `abc1234+dirty` when tracked files differ from the commit, or "unknown"
+/// outside a git checkout.
+fn git_commit() -> String {
+    let Some(hash) = command_line("git", &["rev-parse", "--short", "HEAD"]) else {
+        return "unknown (not a git checkout)".into();
+    };
+    match command_line("git", &["status", "--porcelain", "--untracked-files=no"]) {
+        Some(changes) if changes.is_empty() => hash,
+        Some(_) => format!("{hash}+dirty (uncommitted changes to tracked files)"),
+        None => format!("{hash} (clean or not: git status failed)"),
+    }
+}
+
+/// Whether the bench runs in a virtual machine: `systemd-detect-virt` when present, else
+/// the DMI product and vendor names, else the `hypervisor` CPU flag. A VM's numbers move
+/// with its neighbours; the reader should know.
+fn virtualization() -> String {
+    // It prints "none" (and exits 1) when there is none of the kind asked for.
+    let detect = |kind: &str| {
+        let out = Command::new("systemd-detect-virt")
+            .arg(kind)
+            .output()
+            .ok()?;
+        Some(String::from_utf8_lossy(&out.stdout).trim().to_string())
+    };
+    if let Some(vm) = detect("--vm").filter(|v| !v.is_empty()) {
+        let container = detect("--container")
+            .filter(|c| !c.is_empty() && c != "none")
+            .map_or(String::new(), |c| format!(", in a {c} container"));
+        return if vm == "none" {
+            format!("bare metal{container} (systemd-detect-virt)")
+        } else {
+            format!("virtual machine: {vm}{container} (systemd-detect-virt)")
+        };
+    }
+    let read = |p: &str| {
+        std::fs::read_to_string(p)
+            .ok()
+            .map(|s| s.trim().to_string())
+    };
+    let dmi = [
+        read("/sys/class/dmi/id/product_name"),
+        read("/sys/class/dmi/id/sys_vendor"),
+    ];
+    let dmi: Vec<String> = dmi
+        .into_iter()
+        .flatten()
+        .filter(|s| !s.is_empty())
+        .collect();
+    const VM_NAMES: [&str; 9] = [
+        "kvm",
+        "qemu",
+        "vmware",
+        "virtualbox",
+        "xen",
+        "amazon ec2",
+        "google compute engine",
+        "virtual machine",
+        "bochs",
+    ];
+    let joined = dmi.join(" / ");
+    if VM_NAMES.iter().any(|n| joined.to_lowercase().contains(n)) {
+        return format!("virtual machine: {joined} (DMI)");
+    }
+    if let Some(cpuinfo) = read("/proc/cpuinfo") {
+        let flagged = cpuinfo
+            .lines()
+            .find(|l| l.starts_with("flags"))
+            .is_some_and(|l| l.split_whitespace().any(|f| f == "hypervisor"));
+        return if flagged {
+            "virtual machine (the CPU's hypervisor flag)".into()
+        } else if joined.is_empty() {
+            "probably bare metal (no hypervisor flag)".into()
+        } else {
+            format!("probably bare metal: {joined} (no hypervisor flag)")
+        };
+    }
+    "unknown".into()
+}
+
+/// The `cpu` line of /proc/stat: (steal, total) jiffies since boot, for [`StealMeter`].
+fn cpu_jiffies() -> Option<(u64, u64)> {
+    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+    let line = stat.lines().find(|l| l.starts_with("cpu "))?;
+    let fields: Vec<u64> = line
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|f| f.parse().ok())
+        .collect();
+    // user nice system idle iowait irq softirq steal [guest guest_nice]: guest time is
+    // already inside user and nice, so it is not added again.
+    let total: u64 = fields.iter().take(8).sum();
+    Some((*fields.get(7)?, total))
+}
+
+/// Steal time over an interval: what the hypervisor gave other guests while this
+/// machine wanted the CPU.
+pub struct StealMeter(Option<(u64, u64)>);
+
+impl StealMeter {
+    /// Reads the counters at the start of the interval.
+    pub fn start() -> StealMeter {
+        StealMeter(cpu_jiffies())
+    }
+
+    /// The stolen share of all CPU time since [`StealMeter::start`], in percent.
+    pub fn finish(&self) -> Option<f64> {
+        let (steal0, total0) = self.0?;
+        let (steal1, total1) = cpu_jiffies()?;
+        let total = total1.checked_sub(total0)?;
+        (total > 0).then(|| 100.0 * steal1.saturating_sub(steal0) as f64 / total as f64)
     }
 }
 
@@ -100,6 +244,8 @@ pub struct Row {
     pub error: Option<String>,
     /// The server's own warnings during the scenario (count and last message).
     pub server_log: Option<String>,
+    /// Which repetition (round) this is, from 0: the JSON keeps every one.
+    pub rep: usize,
 }
 
 /// All results of one bench run.

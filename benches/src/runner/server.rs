@@ -18,6 +18,65 @@ const START_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a graceful shutdown may take (SPEC: up to 5 s of draining, plus fsync).
 const STOP_TIMEOUT: Duration = Duration::from_secs(15);
 
+/// What the bench needs of a server under load: a phase, or a peer beside them.
+pub trait UnderTest {
+    /// Where it listens.
+    fn addr(&self) -> SocketAddr;
+    /// Its process id, for sampling /proc.
+    fn pid(&self) -> u32;
+    /// Whether the process has already exited (crashed, for a running bench).
+    fn exited(&mut self) -> bool;
+    /// The last lines of its error output, to explain a failure.
+    fn stderr_tail(&self) -> String;
+    /// How many bytes it has logged so far; pass it to [`UnderTest::warnings_since`].
+    fn log_len(&self) -> u64;
+    /// Its warnings logged after byte `offset`: how many and the last one.
+    fn warnings_since(&self, offset: u64) -> Option<String>;
+    /// Stops it; for a server that keeps the event log, checks the log against what it
+    /// accepted (None: nothing to check).
+    fn finish(self: Box<Self>) -> Option<StopCheck>;
+}
+
+impl UnderTest for PhaseServer {
+    fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    fn pid(&self) -> u32 {
+        PhaseServer::pid(self)
+    }
+
+    fn exited(&mut self) -> bool {
+        PhaseServer::exited(self)
+    }
+
+    fn stderr_tail(&self) -> String {
+        PhaseServer::stderr_tail(self)
+    }
+
+    fn log_len(&self) -> u64 {
+        PhaseServer::log_len(self)
+    }
+
+    fn warnings_since(&self, offset: u64) -> Option<String> {
+        PhaseServer::warnings_since(self, offset)
+    }
+
+    fn finish(mut self: Box<Self>) -> Option<StopCheck> {
+        Some(if self.exited() {
+            StopCheck {
+                exit_code: None,
+                accepted: None,
+                stored_lines: None,
+                ok: false,
+                problem: Some(format!("crashed: {}", self.stderr_tail())),
+            }
+        } else {
+            self.stop()
+        })
+    }
+}
+
 /// A running phase server: the conformance suite's [`ServerProcess`] (one harness starts
 /// every phase, reads its banner and owns its scratch data dir), plus what the bench needs
 /// around it: pinning, the stop check and the server's warnings.
@@ -183,7 +242,7 @@ fn final_events_accepted(log: &str) -> Option<u64> {
 
 /// Pins the server to `cpus` (Linux) before it execs, so it never shares a core with loadgen.
 #[cfg(target_os = "linux")]
-fn pin_to(cpus: Option<Vec<usize>>) -> Option<conformance::server::Configure> {
+pub fn pin_to(cpus: Option<Vec<usize>>) -> Option<conformance::server::Configure> {
     let cpus = cpus?;
     Some(Box::new(move |command: &mut std::process::Command| {
         use std::os::unix::process::CommandExt;
@@ -199,7 +258,7 @@ fn pin_to(cpus: Option<Vec<usize>>) -> Option<conformance::server::Configure> {
 
 /// Pinning is Linux-only here; elsewhere the server runs where the OS puts it.
 #[cfg(not(target_os = "linux"))]
-fn pin_to(_cpus: Option<Vec<usize>>) -> Option<conformance::server::Configure> {
+pub fn pin_to(_cpus: Option<Vec<usize>>) -> Option<conformance::server::Configure> {
     None
 }
 

@@ -18,6 +18,7 @@ mod bars;
 mod lines;
 
 use super::output::Results;
+use super::tables::median;
 use crate::loadgen::Report;
 use bars::{bar_chart, Bar};
 use lines::line_chart;
@@ -62,26 +63,34 @@ pub(super) type Series = (String, Vec<Point>);
 /// rate measured mostly on `503`s must not pass for a healthy one.
 pub(super) const LABEL_BELOW_PCT: f64 = 99.0;
 
-/// The keep-alive `POST /ingest` points of every phase, as `value` sees them.
+/// The keep-alive `POST /ingest` points of every phase, as `value` sees them: the median
+/// over the repetitions.
 fn ingest_series(results: &Results, value: impl Fn(&Report) -> Option<f64>) -> Vec<Series> {
+    let ingest = |s: &&super::scenarios::Scenario| s.id.starts_with("ingest-");
     results
         .phases()
         .into_iter()
+        // A peer that never runs /ingest (nginx) has no line, not an empty one.
+        .filter(|phase| {
+            results
+                .scenarios
+                .iter()
+                .filter(ingest)
+                .any(|s| !results.rows_of(phase, &s.id).is_empty())
+        })
         .map(|phase| {
             let points = results
                 .scenarios
                 .iter()
-                .filter(|s| s.id.starts_with("ingest-"))
+                .filter(ingest)
                 .filter_map(|s| {
-                    let row = results
-                        .rows
-                        .iter()
-                        .find(|r| r.phase == phase && r.scenario == s.id)?;
-                    let report = row.report.as_ref()?;
+                    let reports = results.reports_of(&phase, &s.id);
+                    let values: Vec<f64> = reports.iter().filter_map(|r| value(r)).collect();
+                    let success: Vec<f64> = reports.iter().map(|r| r.success_pct).collect();
                     Some(Point {
                         x: (s.connections as f64).log10(),
-                        y: value(report)?,
-                        success_pct: report.success_pct,
+                        y: median(&values)?,
+                        success_pct: median(&success)?,
                     })
                 })
                 .collect();
@@ -94,10 +103,7 @@ fn ingest_series(results: &Results, value: impl Fn(&Report) -> Option<f64>) -> V
 pub fn draw_all(results: &Results, dir: &Path) -> Result<Vec<PathBuf>, String> {
     let footer = format!("{}, {}", results.header.cpu, results.header.date);
     // Successful requests only: a server answering 503 at once is fast, not good.
-    let rps = ingest_series(results, |r| {
-        let ok_per_s = r.outcomes.ok as f64 / r.elapsed_s.max(1e-9);
-        (ok_per_s > 0.0).then_some(ok_per_s)
-    });
+    let rps = ingest_series(results, |r| (r.ok_per_s > 0.0).then_some(r.ok_per_s));
     let p99 = ingest_series(results, |r| {
         (r.latency.p99_ms > 0.0).then_some(r.latency.p99_ms)
     });
