@@ -68,7 +68,10 @@ const NOT_RUN: &[(&str, &str)] = &[
 ];
 
 /// Programs that a block may need and a machine may lack; such a block is listed, not run.
-const OPTIONAL_TOOLS: &[&str] = &["nc", "wrk", "strace", "taskset", "ss", "nstat", "perf"];
+const OPTIONAL_TOOLS: &[&str] = &[
+    "nc", "wrk", "strace", "taskset", "ss", "nstat", "perf", "python3", "sysctl", "prlimit",
+    "lsof", "netstat",
+];
 
 /// How long one block (the first ones build the workspace in release mode) may take.
 const BLOCK_TIMEOUT: Duration = Duration::from_secs(900);
