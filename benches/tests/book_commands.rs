@@ -124,6 +124,10 @@ fn every_book_command_runs() {
     }
 
     let scratch = tempfile::tempdir().expect("a scratch directory");
+    // `just run` without `--data-dir` writes ./data, as it would for a reader; remove it
+    // afterwards unless it was there before.
+    let data_dir = root.join("data");
+    let had_data_dir = data_dir.exists();
     let mut results: Vec<(Block, Outcome)> = Vec::new();
     let started = Instant::now();
     for chapter in &chapters {
@@ -177,6 +181,9 @@ fn every_book_command_runs() {
         summary.push_str(&format!("  not run ({why}): {}\n", places.join(", ")));
     }
     say(&summary);
+    if !had_data_dir {
+        let _ = fs::remove_dir_all(&data_dir);
+    }
     assert!(
         failures.is_empty(),
         "{} book command block(s) failed:\n{}",
