@@ -3,7 +3,10 @@
 //!
 //! With `--addr`, the checks that must start their own server (special limits, signals,
 //! restarts) cannot run; they are listed at the end with the reason, and `--spawn` (or
-//! `just check PHASE`) runs them. `CONFORMANCE_STRICT=1` turns every skip into a failure.
+//! `just check PHASE`) runs them. Every skip is printed with its reason and counted in the
+//! last line (`N passed, N failed, N skipped`). `CONFORMANCE_STRICT`, which makes a skip fail
+//! a phase's `cargo test`, does not apply here: a check `--addr` cannot run is part of what
+//! this run reports, not a hidden pass.
 //!
 //! ```text
 //! conformance --addr 127.0.0.1:8080 --data-file ./data/events.ndjson
@@ -99,7 +102,6 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let strict = conformance::check::strict();
     let (mut passed, mut failed) = (0, 0);
     let mut skipped: Vec<(&str, String)> = Vec::new();
     for check in selected {
@@ -114,13 +116,6 @@ fn main() -> ExitCode {
             Ok(()) => {
                 passed += 1;
                 println!("PASS {}", check.name);
-            }
-            Err(Failure::Skip(why)) if strict => {
-                failed += 1;
-                println!(
-                    "FAIL {}: skipped under CONFORMANCE_STRICT: {why}",
-                    check.name
-                );
             }
             Err(Failure::Skip(why)) => {
                 println!("SKIP {}: {why}", check.name);
