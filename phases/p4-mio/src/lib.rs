@@ -81,7 +81,6 @@ pub mod listeners;
 pub mod reactor;
 
 use std::io;
-use std::num::NonZeroUsize;
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::Arc;
 use std::thread::{self, JoinHandle};
@@ -108,9 +107,7 @@ pub fn serve(server: Server) -> io::Result<()> {
         config,
     } = server;
     // ANCHOR: reactors
-    let threads = config
-        .threads
-        .unwrap_or_else(|| thread::available_parallelism().map_or(1, NonZeroUsize::get));
+    let threads = config.threads_or_one_per_cpu()?;
     // Every reactor is built before any starts, so that a failure here (no poller, no
     // listener) leaves no thread behind.
     let reactors = listeners::per_reactor(listener, threads)?

@@ -53,8 +53,7 @@
 pub mod connection;
 pub mod shutdown;
 
-use std::io::{self, ErrorKind};
-use std::num::NonZeroUsize;
+use std::io;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -83,16 +82,7 @@ pub fn serve(server: Server) -> io::Result<()> {
         config,
     } = server;
 
-    let threads = match config.threads {
-        Some(0) => {
-            return Err(io::Error::new(
-                ErrorKind::InvalidInput,
-                "--threads must be at least 1",
-            ))
-        }
-        Some(n) => n,
-        None => std::thread::available_parallelism().map_or(1, NonZeroUsize::get),
-    };
+    let threads = config.threads_or_one_per_cpu()?;
     // ANCHOR: runtime
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(threads)

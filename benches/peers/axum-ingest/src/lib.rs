@@ -24,8 +24,7 @@ pub mod handler;
 pub mod listener;
 
 use std::future::IntoFuture;
-use std::io::{self, ErrorKind};
-use std::num::NonZeroUsize;
+use std::io;
 
 use axum::Router;
 use ingest_service::{Phase, Server, DRAIN_TIMEOUT};
@@ -46,16 +45,7 @@ pub fn serve(server: Server) -> io::Result<()> {
         shutdown,
         config,
     } = server;
-    let threads = match config.threads {
-        Some(0) => {
-            return Err(io::Error::new(
-                ErrorKind::InvalidInput,
-                "--threads must be at least 1",
-            ))
-        }
-        Some(n) => n,
-        None => std::thread::available_parallelism().map_or(1, NonZeroUsize::get),
-    };
+    let threads = config.threads_or_one_per_cpu()?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(threads)
         .thread_name("axum-worker")

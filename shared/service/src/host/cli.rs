@@ -67,6 +67,22 @@ impl Default for Config {
 }
 
 impl Config {
+    /// `--threads`, or one per CPU this process may run on when it was not given: what the
+    /// phases with a thread per core (p4's reactors, p5's and the axum peer's runtime
+    /// workers) start. Zero is refused here too, for a `Config` built in code, which never
+    /// went through the parser that refuses it on the command line.
+    pub fn threads_or_one_per_cpu(&self) -> std::io::Result<usize> {
+        match self.threads {
+            Some(0) => Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "--threads must be at least 1",
+            )),
+            Some(n) => Ok(n),
+            // `available_parallelism` respects the CPU affinity mask: pinned to one CPU, one.
+            None => Ok(std::thread::available_parallelism().map_or(1, |n| n.get())),
+        }
+    }
+
     /// The clap command for `phase`: its name, and its own help for `--threads`.
     pub fn command(phase: &Phase) -> clap::Command {
         <Config as CommandFactory>::command()
