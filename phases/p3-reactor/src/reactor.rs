@@ -159,8 +159,8 @@ impl Reactor {
             for event in events.iter() {
                 match event.token() {
                     LISTENER => self.accept(now),
-                    // Shutdown, or the writer: `begin_shutdown` ignores all but the first
-                    // wake-up after a trigger, and the writer's progress is looked at below.
+                    // Shutdown, or the writer: `begin_shutdown` acts only on the first
+                    // wake-up after a trigger; the writer's progress is looked at below.
                     WAKER => self.begin_shutdown(now),
                     token => self.on_connection_event(token, &event, now),
                 }
