@@ -10,6 +10,8 @@
 //! - [`server`]: [`ServerProcess`], a phase binary started on `127.0.0.1:0` with a temporary
 //!   data dir, found through its `listening on` line, signalled, restarted, killed on drop.
 //! - [`check`]: what a [`Check`] is, its [`Ctx`], and [`run_phase_check`] behind each test.
+//! - [`crash`]: the `kill -9` experiment (load, kill mid-flight, read the log back,
+//!   restart), shared by the durability checks and the bench.
 //! - [`rlimit`]: the open-file limit raised portably (shared with the bench).
 //! - [`support`]: shared expectations (`expect_error_and_close`, `/stats`, canonical lines).
 //! - [`checks`]: the checks, one module per part of SPEC.md, listed in [`checks::ALL`] and
@@ -38,6 +40,7 @@
 pub mod check;
 pub mod checks;
 pub mod client;
+pub mod crash;
 pub mod rlimit;
 pub mod server;
 pub mod support;
