@@ -11,7 +11,7 @@
 
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
 use crate::client::Client;
@@ -138,15 +138,30 @@ pub fn run(server: &mut ServerProcess, opts: &CrashOptions) -> Result<CrashRepor
     // Past this a connection stops by itself even if the kill never came (a harness bug):
     // nothing here may run forever.
     let give_up = Instant::now() + opts.kill_after + Duration::from_secs(30);
+    // Every connection is open before the clock starts, so none misses the load (on two
+    // busy cores a late thread could otherwise connect only after the kill).
+    let connected = Arc::new(Barrier::new(opts.connections + 1));
     let mut workers = Vec::new();
     for conn in 0..opts.connections {
         let pipelines =
             opts.pipeline_every > 0 && conn % opts.pipeline_every == opts.pipeline_every - 1;
         let (acked_events, killing) = (Arc::clone(&acked_events), Arc::clone(&killing));
+        let connected = Arc::clone(&connected);
         workers.push(std::thread::spawn(move || {
-            load_connection(addr, conn, pipelines, &acked_events, &killing, give_up)
+            let client = Client::connect(addr);
+            connected.wait();
+            match client {
+                Ok(client) => {
+                    load_connection(client, conn, pipelines, &acked_events, &killing, give_up)
+                }
+                Err(e) => ConnOutcome {
+                    error: Some(e),
+                    ..ConnOutcome::default()
+                },
+            }
         }));
     }
+    connected.wait();
 
     let start = Instant::now();
     while acked_events.load(Ordering::Relaxed) < opts.kill_after_events
@@ -205,7 +220,7 @@ pub fn run(server: &mut ServerProcess, opts: &CrashOptions) -> Result<CrashRepor
 /// One load connection: batches of 1 to 3 uniquely named events, one request per write or
 /// (when `pipelines`) 2 to 4, until the server dies.
 fn load_connection(
-    addr: std::net::SocketAddr,
+    mut client: Client,
     conn: usize,
     pipelines: bool,
     acked_events: &AtomicU64,
@@ -213,13 +228,6 @@ fn load_connection(
     give_up: Instant,
 ) -> ConnOutcome {
     let mut outcome = ConnOutcome::default();
-    let mut client = match Client::connect(addr) {
-        Ok(client) => client,
-        Err(e) => {
-            outcome.error = Some(e);
-            return outcome;
-        }
-    };
     let mut seq = 0usize;
     let mut round = 0usize;
     while Instant::now() < give_up {
