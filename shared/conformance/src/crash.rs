@@ -236,6 +236,8 @@ fn load_connection(
         let mut wire = Vec::new();
         let mut batches = Vec::new();
         for _ in 0..depth {
+            // Consecutive batches differ in size, so a response out of order shows up as a
+            // wrong `accepted` count.
             let names: Vec<String> = (0..1 + (conn + seq) % 3)
                 .map(|k| format!("crash-{conn}-{seq}-{k}"))
                 .collect();
