@@ -96,14 +96,14 @@ impl CrashReport {
             None => ("?".to_string(), "?".to_string()),
         };
         format!(
-            "acked_events={} acked_batches={} lines={} missing={} torn={} in_flight={} \
+            "acked_events={} lines={} missing={} torn={} acked_batches={} in_flight={} \
              answered_503={} bad_lines={} duplicates={} stored_before_kill={stored} \
              fdatasyncs_before_kill={syncs}",
             self.acked_events,
-            self.acked_batches,
             self.lines_stored,
             self.missing,
             self.torn_tail_bytes,
+            self.acked_batches,
             self.in_flight,
             self.answered_503,
             self.bad_lines,
@@ -501,6 +501,21 @@ mod tests {
         let mut clean = CrashReport::default();
         account(&mut clean, &scan, &acked[..1]);
         assert!(clean.kept_every_acknowledged_event());
+    }
+
+    /// The figures line starts with the keys collected per phase from test output, in order.
+    #[test]
+    fn figures_lead_with_the_collected_keys() {
+        let report = CrashReport {
+            acked_events: 300,
+            lines_stored: 302,
+            torn_tail_bytes: 7,
+            ..CrashReport::default()
+        };
+        assert!(report
+            .figures()
+            .starts_with("acked_events=300 lines=302 missing=0 torn=7 "));
+        assert!(report.figures().ends_with("fdatasyncs_before_kill=?"));
     }
 
     /// One event is sent as an object, several as an array, each named as given.
