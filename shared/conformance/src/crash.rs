@@ -25,6 +25,9 @@ pub const SHOWN: usize = 10;
 /// only the kernel tearing the process down on a loaded machine.
 const REAP_WITHIN: Duration = Duration::from_secs(5);
 
+/// How long the figures read just before the kill may take.
+const STATS_WITHIN: Duration = Duration::from_millis(500);
+
 /// How an experiment loads the server before killing it.
 #[derive(Debug, Clone)]
 pub struct CrashOptions {
@@ -64,7 +67,8 @@ pub struct CrashReport {
     /// kill hit these in flight.
     pub in_flight: u64,
     /// `events_stored` and `fdatasyncs` from `/stats` just before the kill (group commit:
-    /// under `synced` the syncs should be far fewer than the batches).
+    /// under `synced` the syncs should be far fewer than the batches); `None` when the
+    /// server did not answer a new connection at once.
     pub stats_before_kill: Option<(u64, u64)>,
     /// Complete lines (ending in `\n`) in the file after the kill.
     pub lines_stored: u64,
@@ -170,12 +174,7 @@ pub fn run(server: &mut ServerProcess, opts: &CrashOptions) -> Result<CrashRepor
     {
         std::thread::sleep(Duration::from_millis(5));
     }
-    // A fresh connection, so the load's own are not disturbed; a server too busy to answer
-    // within the read timeout just leaves the figures unknown.
-    let stats_before_kill = crate::support::stats(addr).ok().and_then(|s| {
-        let field = |name| crate::support::counter(&s, name).ok();
-        Some((field("events_stored")?, field("fdatasyncs")?))
-    });
+    let stats_before_kill = stats_quickly(addr);
     killing.store(true, Ordering::SeqCst);
     let killed = server
         .signal_and_wait(libc::SIGKILL, REAP_WITHIN)
@@ -215,6 +214,19 @@ pub fn run(server: &mut ServerProcess, opts: &CrashOptions) -> Result<CrashRepor
     let scan = scan_log(&bytes);
     account(&mut report, &scan, &acked);
     Ok(report)
+}
+
+/// `events_stored` and `fdatasyncs` from `/stats` on a fresh connection (the load's own are
+/// not disturbed), or `None` if the server does not answer within [`STATS_WITHIN`]: a thread
+/// pool whose workers all serve the load queues a new connection, and the kill must not wait
+/// for it while the load runs on.
+fn stats_quickly(addr: std::net::SocketAddr) -> Option<(u64, u64)> {
+    let mut client = Client::connect(addr).ok()?;
+    client.stream.set_read_timeout(Some(STATS_WITHIN)).ok()?;
+    let response = client.request(&get("/stats")).ok()?;
+    let json: serde_json::Value = response.json().ok()?;
+    let field = |name: &str| json.get(name).and_then(serde_json::Value::as_u64);
+    Some((field("events_stored")?, field("fdatasyncs")?))
 }
 
 /// One load connection: batches of 1 to 3 uniquely named events, one request per write or
