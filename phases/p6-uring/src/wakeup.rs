@@ -1,0 +1,78 @@
+//! [`Wakeup`]: how another thread makes the ring's wait return.
+//!
+//! The loop sleeps in `io_uring_enter` until a *completion* arrives, so a thread that wants
+//! to wake it must make one: it writes to an `eventfd`, on which the loop keeps a read in
+//! flight. The read completes, the loop wakes, looks at what changed, and submits the read
+//! again. Two threads use one each: the signal handler's shutdown callback, and the event
+//! log's writer when a group of batches is written (`--ack written`).
+//!
+//! A read, re-submitted after each completion, rather than a multishot poll: the read also
+//! empties the eventfd's counter, so no completion is left over to mean nothing, and it is
+//! the operation the probe already requires.
+
+use std::fs::File;
+use std::io::{self, Write};
+use std::os::fd::{AsRawFd, FromRawFd};
+use std::sync::Arc;
+
+use io_uring::{opcode, types};
+use tracing::debug;
+
+use crate::ring::Ring;
+use crate::user_data::{Op, UserData};
+
+// ANCHOR: wakeup
+/// An eventfd and the 8 bytes its in-flight read fills.
+pub struct Wakeup {
+    /// Shared with the thread that writes to it ([`Wakeup::notifier`]).
+    fd: Arc<File>,
+    /// The read's buffer. Leaked on purpose (8 bytes per wake-up, for the life of the
+    /// process): it stays put, and valid, however the reactor ends, read in flight or not.
+    buf: &'static mut [u8; 8],
+    /// What the read's completion says it was for.
+    op: Op,
+}
+
+impl Wakeup {
+    /// A new eventfd, nothing submitted yet. `op` names its read's completions.
+    pub fn new(op: Op) -> io::Result<Wakeup> {
+        // Close-on-exec, as every descriptor here; non-blocking, so that a writer never
+        // waits (a write blocks only when the counter would overflow) and so that the
+        // ring's read, finding the counter at 0, waits by polling instead of holding one
+        // of the kernel's worker threads.
+        // SAFETY: no pointers; returns a new descriptor or -1.
+        let fd = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) };
+        if fd < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(Wakeup {
+            // SAFETY: `fd` is a new descriptor that nobody else owns.
+            fd: Arc::new(unsafe { File::from_raw_fd(fd) }),
+            buf: Box::leak(Box::new([0; 8])),
+            op,
+        })
+    }
+
+    /// What another thread calls to wake the loop: adds 1 to the eventfd's counter, which
+    /// completes the read. Never blocks; safe to call from any thread, any number of times
+    /// (wake-ups that come before the loop reads are merged into one).
+    pub fn notifier(&self) -> impl Fn() + Send + Sync + 'static {
+        let fd = Arc::clone(&self.fd);
+        move || {
+            if let Err(e) = (&*fd).write(&1u64.to_ne_bytes()) {
+                debug!("wake-up eventfd not written: {e}");
+            }
+        }
+    }
+
+    /// Submits the read of the eventfd: it completes at the next [`Wakeup::notifier`] call
+    /// (or at once, if one came since the last read). Submit it again after each completion.
+    pub fn submit_read(&mut self, ring: &mut Ring) {
+        let entry = opcode::Read::new(types::Fd(self.fd.as_raw_fd()), self.buf.as_mut_ptr(), 8)
+            .build()
+            .user_data(UserData::reactor(self.op).encode());
+        // SAFETY: `buf` is leaked: it never moves and is never freed.
+        unsafe { ring.push(entry) };
+    }
+}
+// ANCHOR_END: wakeup
