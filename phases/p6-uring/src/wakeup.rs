@@ -76,3 +76,140 @@ impl Wakeup {
     }
 }
 // ANCHOR_END: wakeup
+
+#[cfg(test)]
+mod tests {
+    use std::io::{ErrorKind, Read};
+    use std::sync::{Condvar, Mutex};
+    use std::time::Duration;
+
+    use ingest_service::event_log::LogSink;
+    use ingest_service::{Config, EventLog, Service, Shutdown};
+
+    use crate::reactor::Reactor;
+
+    use super::*;
+
+    /// A disk that stalls: the writer's first `append` blocks until the test opens the gate.
+    #[derive(Default)]
+    struct Gate {
+        /// (the writer is inside `append`, the gate is open)
+        state: Mutex<(bool, bool)>,
+        changed: Condvar,
+    }
+
+    impl Gate {
+        fn update(&self, f: impl FnOnce(&mut (bool, bool))) {
+            f(&mut self.state.lock().unwrap());
+            self.changed.notify_all();
+        }
+
+        fn wait_until(&self, f: impl Fn(&(bool, bool)) -> bool) {
+            let state = self.state.lock().unwrap();
+            let (_state, timeout) = self
+                .changed
+                .wait_timeout_while(state, Duration::from_secs(10), |s| !f(s))
+                .unwrap();
+            assert!(!timeout.timed_out(), "the gate's condition never came");
+        }
+    }
+
+    struct GatedSink {
+        file: File,
+        gate: Arc<Gate>,
+    }
+
+    impl LogSink for GatedSink {
+        fn append(&mut self, buf: &[u8]) -> io::Result<usize> {
+            self.gate.update(|s| s.0 = true);
+            self.gate.wait_until(|s| s.1);
+            self.file.write(buf)
+        }
+        fn truncate(&mut self, len: u64) -> io::Result<()> {
+            self.file.set_len(len)
+        }
+        fn sync(&mut self) -> io::Result<()> {
+            self.file.sync_all()
+        }
+    }
+
+    /// Writes `request` and reads until the server closes the connection.
+    fn exchange(stream: &mut std::net::TcpStream, request: &str) -> Vec<u8> {
+        stream.write_all(request.as_bytes()).unwrap();
+        let mut response = Vec::new();
+        stream.read_to_end(&mut response).unwrap();
+        response
+    }
+
+    /// While one connection's `POST /ingest` waits for a stalled writer (`--ack written`),
+    /// the ring answers another connection's `/health`; once the write goes through, the
+    /// writer's eventfd wakes the ring and the ingest gets its `202`.
+    #[test]
+    fn a_waiting_ingest_does_not_block_the_ring() {
+        if !crate::ring_available_or_skip("a_waiting_ingest_does_not_block_the_ring") {
+            return;
+        }
+        let data_dir = tempfile::tempdir().unwrap();
+        let config = Config {
+            data_dir: data_dir.path().to_path_buf(),
+            ..Config::default()
+        };
+        let gate = Arc::new(Gate::default());
+        let sink_gate = Arc::clone(&gate);
+        let service = Arc::new(
+            Service::open_with("p6-uring", &config, |dir, stats| {
+                EventLog::open_with_sink(dir, stats, |file| {
+                    Box::new(GatedSink {
+                        file,
+                        gate: sink_gate,
+                    })
+                })
+            })
+            .unwrap(),
+        );
+        let shutdown = Shutdown::new();
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let ring = {
+            let (service, shutdown) = (Arc::clone(&service), shutdown.clone());
+            std::thread::spawn(move || Reactor::new(listener, service, shutdown)?.run())
+        };
+
+        let connect = || {
+            let stream = std::net::TcpStream::connect(addr).unwrap();
+            stream
+                .set_read_timeout(Some(Duration::from_secs(10)))
+                .unwrap();
+            stream
+        };
+        let body = r#"{"name":"cpu.load","value":1}"#;
+        let mut ingest = connect();
+        let post = format!(
+            "POST /ingest HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\
+             Content-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        ingest.write_all(post.as_bytes()).unwrap();
+        gate.wait_until(|s| s.0); // the batch is queued; the writer is stuck
+        let health = exchange(
+            &mut connect(),
+            "GET /health HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
+        );
+        ingest.set_nonblocking(true).unwrap();
+        let early = ingest.read(&mut [0; 64]);
+        ingest.set_nonblocking(false).unwrap();
+        gate.update(|s| s.1 = true);
+        let answer = exchange(&mut ingest, "");
+        shutdown.trigger();
+        ring.join().unwrap().unwrap();
+        service.finish().unwrap();
+
+        let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+        assert!(health.starts_with(b"HTTP/1.1 200"), "{}", text(&health));
+        assert!(
+            matches!(&early, Err(e) if e.kind() == ErrorKind::WouldBlock),
+            "the ingest was answered before the write: {early:?}"
+        );
+        assert!(answer.starts_with(b"HTTP/1.1 202"), "{}", text(&answer));
+    }
+}
