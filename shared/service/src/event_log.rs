@@ -117,8 +117,9 @@ pub const LOG_FILE: &str = "events.ndjson";
 pub const MAX_QUEUED_BATCHES: usize = 1024;
 /// Most bytes waiting for the writer before the queue is full.
 pub const MAX_QUEUED_BYTES: usize = 16 * 1024 * 1024;
-/// How long the writer waits for more batches before it goes to sleep (see `run_writer`).
-/// Accepted events reach the kernel at most this much later; `202` never waits for it.
+/// How long the writer waits for more batches before it goes to sleep, under `--ack queued`
+/// only (see `Writer::run`). Accepted events reach the kernel at most this much later; `202`
+/// never waits for it.
 pub const LINGER: Duration = Duration::from_millis(1);
 /// How often the writer retries a group whose write failed (SPEC: about once a second).
 pub const RETRY_INTERVAL: Duration = Duration::from_secs(1);

@@ -87,13 +87,17 @@ impl Writer {
         loop {
             let (closed, last, room_made) = {
                 let mut q = self.shared.lock();
-                if q.batches.is_empty() && !q.closed {
+                if q.batches.is_empty() && !q.closed && self.ack == Ack::Queued {
                     // Linger before sleeping. Under load the next batch is a few microseconds
                     // away; if the writer slept now, the next append would pay a wake-up (a
                     // futex call, and a context switch when server and writer share a core),
                     // and the writer would write one request's batch per wake-up. Waiting a
                     // moment *without* setting `writer_asleep` lets appends queue up for
                     // free, so one wake-up and one `write` carry every request of that moment.
+                    // Only under `queued`: under `written` and `synced` every `202` waits for
+                    // the write, so a linger would add up to 1 ms to each of them. There the
+                    // batches pile up while the writer writes (and syncs) the previous group,
+                    // which is group commit without waiting on purpose.
                     q = self
                         .shared
                         .not_empty
