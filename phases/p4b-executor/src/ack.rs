@@ -16,9 +16,9 @@
 //! - *a future*: [`answered`], which asks `Conn`, and if the answer is not in, files its
 //!   task's waker and returns `Pending`.
 //!
-//! tokio's answer is the same shape with a `Notify` in place of the list (the `axum-ingest`
-//! peer does that); a runtime with `spawn_blocking` could also park a thread on the log, one
-//! per waiting request, which is what this avoids.
+//! On tokio the same shape is a `tokio::sync::Notify` in place of the list. A runtime could
+//! also park a thread on the log (`spawn_blocking`), one per waiting request, which is what
+//! this avoids.
 
 use std::future::Future;
 use std::pin::Pin;
