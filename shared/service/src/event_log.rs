@@ -75,6 +75,7 @@ use std::time::Duration;
 
 use crate::Stats;
 
+pub mod gate;
 mod recovery;
 mod watch;
 mod writer;

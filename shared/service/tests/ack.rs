@@ -2,13 +2,13 @@
 //! answered `503` and never stored, group commit syncs once per group, and event loops are
 //! woken once per group without blocking.
 
-use std::io;
+use std::sync::atomic::AtomicUsize;
 use std::sync::atomic::Ordering::Relaxed;
-use std::sync::atomic::{AtomicBool, AtomicUsize};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use ingest_service::event_log::{Ack, LogSink, Refused, LOG_FILE, MAX_QUEUED_BATCHES};
+use ingest_service::event_log::gate::Gate;
+use ingest_service::event_log::{Ack, Refused, LOG_FILE, MAX_QUEUED_BATCHES};
 use ingest_service::{Config, EventLog, Service, Stats};
 
 mod common;
@@ -116,34 +116,6 @@ fn synced_shares_one_fdatasync_per_group() {
     assert_eq!(whole_lines(&dir.path().join(LOG_FILE)).len(), tickets.len());
 }
 
-/// A sink whose writes wait until the test opens a gate, to hold the writer mid-group.
-struct Gated {
-    file: std::fs::File,
-    open: Arc<(Mutex<bool>, std::sync::Condvar)>,
-    /// Set when the writer first reaches the gate.
-    entered: Arc<AtomicBool>,
-}
-
-impl LogSink for Gated {
-    fn append(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.entered.store(true, Relaxed);
-        let (lock, cvar) = &*self.open;
-        let mut open = lock.lock().unwrap();
-        while !*open {
-            open = cvar.wait(open).unwrap();
-        }
-        io::Write::write(&mut self.file, buf)
-    }
-
-    fn truncate(&mut self, len: u64) -> io::Result<()> {
-        self.file.set_len(len)
-    }
-
-    fn sync(&mut self) -> io::Result<()> {
-        self.file.sync_all()
-    }
-}
-
 /// A full queue refuses `try_append` at once (an event loop never blocks on it); the watch's
 /// wake-up fires when the writer makes room and again when the group is written, once each,
 /// and only while armed.
@@ -151,18 +123,8 @@ impl LogSink for Gated {
 fn full_queue_refuses_and_the_watch_wakes() {
     let dir = tempfile::tempdir().unwrap();
     let stats = Arc::new(Stats::new("test", Ack::Written));
-    let gate = Arc::new((Mutex::new(false), std::sync::Condvar::new()));
-    let sink_gate = Arc::clone(&gate);
-    let entered = Arc::new(AtomicBool::new(false));
-    let sink_entered = Arc::clone(&entered);
-    let log = EventLog::open_with_sink(dir.path(), stats, move |file| {
-        Box::new(Gated {
-            file,
-            open: sink_gate,
-            entered: sink_entered,
-        })
-    })
-    .unwrap();
+    let gate = Gate::closed();
+    let log = EventLog::open_with_sink(dir.path(), stats, gate.sink()).unwrap();
     let wakes = Arc::new(AtomicUsize::new(0));
     let counter = Arc::clone(&wakes);
     let mut watch = log.watch(move || {
@@ -171,7 +133,7 @@ fn full_queue_refuses_and_the_watch_wakes() {
     // The first batch is taken by the writer, which then waits at the gate.
     let (mut lines, n) = batch(0, 1);
     let first = log.try_append(&mut lines, n).unwrap();
-    wait_until("the writer holds the first batch", || entered.load(Relaxed));
+    gate.wait_reached();
     let mut queued = 0;
     loop {
         let (mut lines, n) = batch(10 + queued, 1);
@@ -189,8 +151,7 @@ fn full_queue_refuses_and_the_watch_wakes() {
         );
     }
     assert!(!watch.arm(), "no progress yet: the loop may sleep");
-    *gate.0.lock().unwrap() = true;
-    gate.1.notify_all();
+    gate.open();
     wait_until("woken", || wakes.load(Relaxed) >= 1);
     assert!(watch.moved());
     assert!(!watch.moved(), "moved reports each progress once");
