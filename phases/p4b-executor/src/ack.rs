@@ -92,13 +92,12 @@ impl Drop for Answered<'_> {
 #[cfg(test)]
 mod tests {
     use std::cell::RefCell;
-    use std::fs::File;
-    use std::io::{self, ErrorKind, Read, Write};
-    use std::sync::{Arc, Condvar, Mutex};
+    use std::io::{ErrorKind, Read, Write};
+    use std::sync::Arc;
     use std::time::Duration;
 
-    use ingest_service::event_log::LogSink;
-    use ingest_service::{Config, EventLog, Shutdown};
+    use ingest_service::event_log::gate::Gate;
+    use ingest_service::{Config, Shutdown};
 
     use super::*;
     use crate::connection::{serve_connection, Scratch};
@@ -106,49 +105,6 @@ mod tests {
     use crate::net::TcpListener;
     use crate::select::select;
     use crate::time::sleep_until;
-
-    /// A disk that stalls: the writer's first `append` blocks until the test opens the gate.
-    #[derive(Default)]
-    struct Gate {
-        /// (the writer is inside `append`, the gate is open)
-        state: Mutex<(bool, bool)>,
-        changed: Condvar,
-    }
-
-    impl Gate {
-        fn update(&self, f: impl FnOnce(&mut (bool, bool))) {
-            f(&mut self.state.lock().unwrap());
-            self.changed.notify_all();
-        }
-
-        fn wait_until(&self, f: impl Fn(&(bool, bool)) -> bool) {
-            let state = self.state.lock().unwrap();
-            let (_state, timeout) = self
-                .changed
-                .wait_timeout_while(state, Duration::from_secs(10), |s| !f(s))
-                .unwrap();
-            assert!(!timeout.timed_out(), "the gate's condition never came");
-        }
-    }
-
-    struct GatedSink {
-        file: File,
-        gate: Arc<Gate>,
-    }
-
-    impl LogSink for GatedSink {
-        fn append(&mut self, buf: &[u8]) -> io::Result<usize> {
-            self.gate.update(|s| s.0 = true);
-            self.gate.wait_until(|s| s.1);
-            self.file.write(buf)
-        }
-        fn truncate(&mut self, len: u64) -> io::Result<()> {
-            self.file.set_len(len)
-        }
-        fn sync(&mut self) -> io::Result<()> {
-            self.file.sync_all()
-        }
-    }
 
     /// Writes `request` and reads until the server closes the connection.
     fn exchange(stream: &mut std::net::TcpStream, request: &str) -> Vec<u8> {
@@ -168,19 +124,9 @@ mod tests {
             data_dir: data_dir.path().to_path_buf(),
             ..Config::default()
         };
-        let gate = Arc::new(Gate::default());
-        let sink_gate = Arc::clone(&gate);
-        let service = Arc::new(
-            Service::open_with("p4b-executor", &config, |dir, stats| {
-                EventLog::open_with_sink(dir, stats, |file| {
-                    Box::new(GatedSink {
-                        file,
-                        gate: sink_gate,
-                    })
-                })
-            })
-            .unwrap(),
-        );
+        let gate = Gate::closed();
+        let service =
+            Arc::new(Service::open_with("p4b-executor", &config, gate.event_log()).unwrap());
         let shutdown = Shutdown::new();
         let reactor = Rc::new(Reactor::new().unwrap());
         reactor.watch_log(&service);
@@ -207,7 +153,7 @@ mod tests {
                 body.len()
             );
             ingest.write_all(post.as_bytes()).unwrap();
-            client_gate.wait_until(|s| s.0); // the batch is queued; the writer is stuck
+            client_gate.wait_reached(); // the batch is queued; the writer is stuck
             let health = exchange(
                 &mut connect(),
                 "GET /health HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
@@ -216,7 +162,7 @@ mod tests {
             let early = ingest.read(&mut [0; 64]);
             let answered_early = !matches!(&early, Err(e) if e.kind() == ErrorKind::WouldBlock);
             ingest.set_nonblocking(false).unwrap();
-            client_gate.update(|s| s.1 = true);
+            client_gate.open();
             (health, answered_early, exchange(&mut ingest, ""))
         });
 
@@ -235,7 +181,7 @@ mod tests {
         executor
             .block_on(select(std::pin::pin!(serve_two), give_up))
             .unwrap();
-        gate.update(|s| s.1 = true); // whatever happened, let the writer finish
+        gate.open(); // whatever happened, let the writer finish
         let (health, answered_early, ingest) = client.join().unwrap();
         let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
         assert!(health.starts_with(b"HTTP/1.1 200"), "{}", text(&health));

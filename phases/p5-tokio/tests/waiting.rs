@@ -1,82 +1,21 @@
 //! `--ack written` (the default): a `POST /ingest` waits for the event log's writer without
 //! holding up its worker thread, and a waiting request still sees shutdown. The writer is
-//! held mid-write by a sink that waits at a gate the test opens.
+//! held mid-write by a [`Gate`], a disk that stalls until the test opens it.
 
-use std::fs::File;
-use std::io::{self, ErrorKind, Read, Write};
+use std::io::{ErrorKind, Read, Write};
 use std::net::TcpStream;
-use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
-use std::sync::{Arc, Condvar, Mutex};
-use std::thread;
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
-use ingest_service::event_log::LogSink;
-use ingest_service::EventLog;
+use ingest_service::event_log::gate::Gate;
 
 mod common;
 use common::{assert_closing_202, connect, read_response, read_to_close, start_with, Running};
 
-/// The log file behind a gate: each write waits until the gate is open.
-struct GatedFile {
-    file: File,
-    gate: Arc<Gate>,
-}
-
-/// Closed until [`Gate::open`]; says whether the writer has reached it.
-#[derive(Default)]
-struct Gate {
-    open: Mutex<bool>,
-    opened: Condvar,
-    reached: AtomicBool,
-}
-
-impl Gate {
-    fn open(&self) {
-        *self.open.lock().unwrap() = true;
-        self.opened.notify_all();
-    }
-
-    /// Waits (up to 5 s) until the writer is held at the gate.
-    fn wait_reached(&self) {
-        let start = Instant::now();
-        while !self.reached.load(SeqCst) {
-            assert!(start.elapsed() < Duration::from_secs(5), "no write came");
-            thread::sleep(Duration::from_millis(1));
-        }
-    }
-}
-
-impl LogSink for GatedFile {
-    fn append(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.gate.reached.store(true, SeqCst);
-        let mut open = self.gate.open.lock().unwrap();
-        while !*open {
-            open = self.gate.opened.wait(open).unwrap();
-        }
-        self.file.write(buf)
-    }
-
-    fn truncate(&mut self, len: u64) -> io::Result<()> {
-        self.file.set_len(len)
-    }
-
-    fn sync(&mut self) -> io::Result<()> {
-        self.file.sync_all()
-    }
-}
-
 /// A server with one worker thread, so that a blocked worker would show, and its gate.
 fn start_gated() -> (Running, Arc<Gate>) {
-    let gate = Arc::new(Gate::default());
-    let sink_gate = Arc::clone(&gate);
-    let server = start_with(1, move |dir, stats| {
-        EventLog::open_with_sink(dir, stats, move |file| {
-            Box::new(GatedFile {
-                file,
-                gate: sink_gate,
-            })
-        })
-    });
+    let gate = Gate::closed();
+    let server = start_with(1, gate.event_log());
     (server, gate)
 }
 

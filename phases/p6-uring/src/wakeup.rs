@@ -80,58 +80,14 @@ impl Wakeup {
 #[cfg(test)]
 mod tests {
     use std::io::{ErrorKind, Read};
-    use std::sync::{Condvar, Mutex};
     use std::time::Duration;
 
-    use ingest_service::event_log::LogSink;
-    use ingest_service::{Config, EventLog, Service, Shutdown};
+    use ingest_service::event_log::gate::Gate;
+    use ingest_service::{Config, Service, Shutdown};
 
     use crate::reactor::Reactor;
 
     use super::*;
-
-    /// A disk that stalls: the writer's first `append` blocks until the test opens the gate.
-    #[derive(Default)]
-    struct Gate {
-        /// (the writer is inside `append`, the gate is open)
-        state: Mutex<(bool, bool)>,
-        changed: Condvar,
-    }
-
-    impl Gate {
-        fn update(&self, f: impl FnOnce(&mut (bool, bool))) {
-            f(&mut self.state.lock().unwrap());
-            self.changed.notify_all();
-        }
-
-        fn wait_until(&self, f: impl Fn(&(bool, bool)) -> bool) {
-            let state = self.state.lock().unwrap();
-            let (_state, timeout) = self
-                .changed
-                .wait_timeout_while(state, Duration::from_secs(10), |s| !f(s))
-                .unwrap();
-            assert!(!timeout.timed_out(), "the gate's condition never came");
-        }
-    }
-
-    struct GatedSink {
-        file: File,
-        gate: Arc<Gate>,
-    }
-
-    impl LogSink for GatedSink {
-        fn append(&mut self, buf: &[u8]) -> io::Result<usize> {
-            self.gate.update(|s| s.0 = true);
-            self.gate.wait_until(|s| s.1);
-            self.file.write(buf)
-        }
-        fn truncate(&mut self, len: u64) -> io::Result<()> {
-            self.file.set_len(len)
-        }
-        fn sync(&mut self) -> io::Result<()> {
-            self.file.sync_all()
-        }
-    }
 
     /// Writes `request` and reads until the server closes the connection.
     fn exchange(stream: &mut std::net::TcpStream, request: &str) -> Vec<u8> {
@@ -154,19 +110,8 @@ mod tests {
             data_dir: data_dir.path().to_path_buf(),
             ..Config::default()
         };
-        let gate = Arc::new(Gate::default());
-        let sink_gate = Arc::clone(&gate);
-        let service = Arc::new(
-            Service::open_with("p6-uring", &config, |dir, stats| {
-                EventLog::open_with_sink(dir, stats, |file| {
-                    Box::new(GatedSink {
-                        file,
-                        gate: sink_gate,
-                    })
-                })
-            })
-            .unwrap(),
-        );
+        let gate = Gate::closed();
+        let service = Arc::new(Service::open_with("p6-uring", &config, gate.event_log()).unwrap());
         let shutdown = Shutdown::new();
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
@@ -190,7 +135,7 @@ mod tests {
             body.len()
         );
         ingest.write_all(post.as_bytes()).unwrap();
-        gate.wait_until(|s| s.0); // the batch is queued; the writer is stuck
+        gate.wait_reached(); // the batch is queued; the writer is stuck
         let health = exchange(
             &mut connect(),
             "GET /health HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
@@ -198,7 +143,7 @@ mod tests {
         ingest.set_nonblocking(true).unwrap();
         let early = ingest.read(&mut [0; 64]);
         ingest.set_nonblocking(false).unwrap();
-        gate.update(|s| s.1 = true);
+        gate.open();
         let answer = exchange(&mut ingest, "");
         shutdown.trigger();
         ring.join().unwrap().unwrap();

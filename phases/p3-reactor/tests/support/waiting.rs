@@ -2,63 +2,21 @@
 //! request waits for it (`--ack written`). Shared by phase 3's and phase 4's `tests/waiting.rs`
 //! (phase 4 includes this file by path): the twins are checked by the same code.
 //!
-//! The writer is held inside its `write` by a [`Gate`], the way a slow disk would hold it,
-//! so an ingest waits for as long as a test likes, without timing luck.
+//! The writer is held inside its `write` by a [`Gate`] (a disk that stalls on command), so
+//! an ingest waits for as long as a test likes, without timing luck.
 
-use std::fs::File;
-use std::io::{self, Write};
+use std::io;
 use std::net::{SocketAddr, TcpListener};
-use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::atomic::Ordering::SeqCst;
+use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use conformance::client::Client;
 use conformance::support::{event, get, post_ingest};
-use ingest_service::event_log::{Ack, LogSink};
-use ingest_service::{Config, EventLog, Service, Shutdown};
-
-/// Closed: the writer's `write` waits until it opens. Counts the writes that arrived.
-#[derive(Default)]
-pub struct Gate {
-    closed: Mutex<bool>,
-    opened: Condvar,
-    writes: AtomicUsize,
-}
-
-impl Gate {
-    fn pass(&self) {
-        self.writes.fetch_add(1, SeqCst);
-        let closed = self.closed.lock().unwrap();
-        drop(self.opened.wait_while(closed, |closed| *closed).unwrap());
-    }
-
-    fn set(&self, closed: bool) {
-        *self.closed.lock().unwrap() = closed;
-        self.opened.notify_all();
-    }
-}
-
-/// The log file, behind the gate.
-struct GatedFile {
-    file: File,
-    gate: Arc<Gate>,
-}
-
-impl LogSink for GatedFile {
-    fn append(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.gate.pass();
-        self.file.write(buf)
-    }
-
-    fn truncate(&mut self, len: u64) -> io::Result<()> {
-        self.file.set_len(len)
-    }
-
-    fn sync(&mut self) -> io::Result<()> {
-        self.file.sync_all()
-    }
-}
+use ingest_service::event_log::gate::Gate;
+use ingest_service::event_log::Ack;
+use ingest_service::{Config, Service, Shutdown};
 
 /// A reactor running on its own thread under `--ack written`, with its gate.
 pub struct Running {
@@ -80,17 +38,8 @@ pub fn start(
         ack: Ack::Written,
         ..Config::default()
     };
-    let gate = Arc::new(Gate::default());
-    let sink_gate = Arc::clone(&gate);
-    let service = Service::open_with("waiting-test", &config, move |dir, stats| {
-        EventLog::open_with_sink(dir, stats, move |file| {
-            Box::new(GatedFile {
-                file,
-                gate: sink_gate,
-            })
-        })
-    })
-    .unwrap();
+    let gate = Gate::closed();
+    let service = Service::open_with("waiting-test", &config, gate.event_log()).unwrap();
     let service = Arc::new(service);
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
@@ -111,19 +60,16 @@ impl Running {
     /// Holds the writer at its next write and sends an ingest on a new connection; returns
     /// once the writer holds that batch, so the connection now waits.
     fn ingest_held(&self) -> Client {
-        self.gate.set(true);
-        let before = self.gate.writes.load(SeqCst);
+        self.gate.close();
         let mut client = Client::connect(self.addr).unwrap();
         client.send(&post_ingest(&event(1))).unwrap();
-        wait_until("the writer holds the batch", || {
-            self.gate.writes.load(SeqCst) > before
-        });
+        self.gate.wait_reached();
         client
     }
 
     /// Triggers shutdown, waits for the reactor to end, and stops the writer.
     fn stop(self) {
-        self.gate.set(false);
+        self.gate.open();
         self.shutdown.trigger();
         wait_until("the reactor ends", || self.reactor.is_finished());
         self.reactor
@@ -161,7 +107,7 @@ pub fn waiting_ingest_does_not_block_the_loop(running: Running) {
         .expect_open(Duration::from_millis(200))
         .expect("no answer while the writer holds the batch");
 
-    running.gate.set(false);
+    running.gate.open();
     let accepted = waiting.read_response().unwrap();
     assert_eq!(accepted.status, 202, "{}", accepted.show());
     assert_eq!(accepted.body, br#"{"accepted":1}"#);
@@ -181,7 +127,7 @@ pub fn shutdown_finishes_a_waiting_ingest(running: Running) {
         "the reactor ended with a request in flight"
     );
 
-    running.gate.set(false);
+    running.gate.open();
     let accepted = waiting.read_response().unwrap();
     assert_eq!(accepted.status, 202, "{}", accepted.show());
     assert!(accepted.closes(), "{}", accepted.show());
