@@ -1,11 +1,12 @@
 //! Graceful shutdown, the tokio way: one [`CancellationToken`] that every task watches, and
 //! a [`TaskTracker`] that waits for the connection tasks to finish.
 //!
-//! Phase 1 had to close sockets under blocked threads, phase 3 registered a self-pipe with
-//! epoll. Here shutdown is one more future: the accept loop and every connection task
-//! `select!` on `cancel.cancelled()` next to their I/O, so they notice it wherever they are
-//! parked, and each decides what "stopping" means for it (the accept loop stops at once; a
-//! connection finishes the request it is reading).
+//! Phase 1 had to close sockets under blocked threads, and a hand-written reactor has to give
+//! its poll something to wake on, a waker (the book's "Phase 3" chapter). Here shutdown is
+//! one more future: the accept loop and every connection task `select!` on
+//! `cancel.cancelled()` next to their I/O, so they notice it wherever they are parked, and
+//! each decides what "stopping" means for it (the accept loop stops at once; a connection
+//! finishes the request it is reading).
 //!
 //! The token is fed by the server's [`Shutdown`], which `main_with` triggers on SIGINT/SIGTERM
 //! from the one signal watcher every phase shares (tests, or an embedding program, may
