@@ -169,7 +169,9 @@ pub fn run(ws: &phases::Workspace, cpus: &CpuPlan, plan: &Plan) -> Result<bool, 
     header.peers = "none (this table compares a phase with itself)".into();
     let steal = StealMeter::start();
     let mut samples = Vec::new();
-    let mut filesystems: Vec<disk::Filesystem> = Vec::new();
+    // The root's, and each data dir's when one differs (a mount below the root).
+    let mut filesystems: Vec<disk::Filesystem> =
+        disk::filesystem(&data_root).ok().into_iter().collect();
     let mut all_ok = true;
     for rep in 0..plan.reps {
         for phase in &wanted {
