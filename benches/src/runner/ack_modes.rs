@@ -127,10 +127,21 @@ struct Sample {
 /// Runs the plan, prints the table and the goals, publishes with `--publish`.
 /// Ok(false) when a run failed (a server did not start, crashed, or lost events).
 pub fn run(ws: &phases::Workspace, cpus: &CpuPlan, plan: &Plan) -> Result<bool, String> {
+    // The axum peer is run like a phase when named: the same service on tokio and hyper.
+    let peer = phases::Phase {
+        name: super::AXUM_PEER.into(),
+        bin: super::AXUM_PEER.into(),
+    };
     let wanted: Vec<&phases::Phase> = plan
         .phases
         .iter()
-        .map(|name| super::load::find(ws, name))
+        .map(|name| {
+            if name == super::AXUM_PEER {
+                Ok(&peer)
+            } else {
+                super::load::find(ws, name)
+            }
+        })
         .collect::<Result<_, _>>()?;
     if plan.connections == 0 {
         return Err("-c: at least one connection".into());
@@ -349,7 +360,12 @@ fn table(phases: &[&str], samples: &[Sample]) -> String {
                 runs.iter().filter_map(|s| f(s)).collect()
             };
             let ok: Vec<f64> = reports.iter().map(|r| r.ok_per_s).collect();
-            let p99: Vec<f64> = reports.iter().map(|r| r.latency.p99_ms).collect();
+            // A run with no answer has no latency to show, not a p99 of zero.
+            let p99: Vec<f64> = reports
+                .iter()
+                .filter(|r| r.answered_per_s > 0.0)
+                .map(|r| r.latency.p99_ms)
+                .collect();
             let per_sync = each(&|s| s.events_per_sync);
             let mut note: Vec<String> = runs
                 .iter()
@@ -444,6 +460,15 @@ mod tests {
             g.contains("synced ≥ 0.50x queued / 0.60x, with ≥ 20 events per fdatasync / 30.0"),
             "{g}"
         );
+    }
+
+    /// A run that got no answer shows no p99 rather than a p99 of zero.
+    #[test]
+    fn no_answers_no_latency() {
+        let samples = vec![sample("p3-reactor", "synced", 0, None)];
+        let t = table(&["p3-reactor"], &samples);
+        let synced = t.lines().find(|l| l.contains("| synced |")).unwrap();
+        assert!(synced.contains("| 0 | 0 | 0 | – | – | – |"), "{t}");
     }
 
     /// A run that never happened still has its row, saying why.

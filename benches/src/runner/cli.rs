@@ -96,7 +96,8 @@ pub enum BenchCommand {
     ///
     /// e.g. `bench ack-modes`, `bench ack-modes p3-reactor -c 1000`, `bench ack-modes --quick p3-reactor`
     AckModes {
-        /// Phase package names (default: every phase but the blocking p1 and p2).
+        /// Phase package names (default: every phase but the blocking p1 and p2); also
+        /// axum-ingest, the axum + tokio peer.
         #[arg(value_name = "PHASES")]
         phases: Vec<String>,
         /// Keep-alive connections (default 1000; 100 with --quick).
