@@ -177,7 +177,14 @@ pub fn run(ws: &phases::Workspace, cpus: &CpuPlan, plan: &Plan) -> Result<bool, 
         plan.duration,
         plan.reps
     );
-    header.peers = "none (this table compares a phase with itself)".into();
+    header.peers = if plan.phases.iter().any(|p| p == super::AXUM_PEER) {
+        format!(
+            "{} (axum + tokio, the project's service), named on the command line",
+            super::AXUM_PEER
+        )
+    } else {
+        "none (each mode is compared with the same phase's queued)".into()
+    };
     let steal = StealMeter::start();
     let mut samples = Vec::new();
     // The root's, and each data dir's when one differs (a mount below the root).
