@@ -170,8 +170,11 @@ pub fn run(ws: &phases::Workspace, cpus: &CpuPlan, plan: &Plan) -> Result<bool, 
         plan.duration, plan.connections, plan.reps
     );
     let mut header = Header::collect(cpus.description.clone());
+    // The command as typed, so a published table says how to measure it again.
+    let command: Vec<String> = std::env::args().skip(1).collect();
     header.run = format!(
-        "{threads} loadgen thread(s); POST /ingest ({}-byte event) at {} keep-alive connections for {:?} a run; {} round(s), phases and modes interleaved; a fresh server per run",
+        "`bench {}`: {threads} loadgen thread(s); POST /ingest ({}-byte event) at {} keep-alive connections for {:?} a run; {} round(s), phases and modes interleaved; a fresh server per run",
+        command.join(" "),
         scenarios::EVENT.len(),
         plan.connections,
         plan.duration,
