@@ -14,7 +14,6 @@ const TIMEOUT: Duration = Duration::from_secs(900);
 
 /// The quick form against p3 prints queued, written and synced rows, each fully measured.
 #[test]
-#[ignore = "needs p3-reactor wired to --ack (issue 11): drop this line once it is"]
 fn quick_ack_modes_on_p3_fills_every_column() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
