@@ -189,6 +189,7 @@ pub fn run(ws: &phases::Workspace, cpus: &CpuPlan, plan: &Plan) -> Result<bool, 
         "none (each mode is compared with the same phase's queued)".into()
     };
     let steal = StealMeter::start();
+    let load_before = load_average();
     let mut samples = Vec::new();
     // The root's, and each data dir's when one differs (a mount below the root).
     let mut filesystems: Vec<disk::Filesystem> =
@@ -220,14 +221,21 @@ pub fn run(ws: &phases::Workspace, cpus: &CpuPlan, plan: &Plan) -> Result<bool, 
     }
     header.steal_pct = steal.finish();
     let on_disk = filesystems_line(&data_root, &filesystems);
+    let load = format!(
+        "- load average (1, 5, 15 min): {} at the start, {} at the end\n",
+        load_before
+            .as_deref()
+            .unwrap_or("not measured (no /proc/loadavg)"),
+        load_average().as_deref().unwrap_or("not measured")
+    );
     let names: Vec<&str> = wanted.iter().map(|p| p.name.as_str()).collect();
     let table = table(&names, &samples);
     let goals = goals(&names, &samples, plan.connections);
-    println!("data dirs: {on_disk}\n");
+    println!("data dirs: {on_disk}\n{load}");
     println!("{table}\n{goals}");
     if plan.publish {
         let text = format!(
-            "{}- data dirs: {on_disk}\n\n{table}\n{goals}",
+            "{}{load}- data dirs: {on_disk}\n\n{table}\n{goals}",
             header.markdown()
         );
         let path = ws.root.join("book/src/results").join(FILE);
@@ -235,6 +243,13 @@ pub fn run(ws: &phases::Workspace, cpus: &CpuPlan, plan: &Plan) -> Result<bool, 
         eprintln!("published {}", path.display());
     }
     Ok(all_ok)
+}
+
+/// The first three fields of `/proc/loadavg`: on a shared machine, how much else was running.
+fn load_average() -> Option<String> {
+    let text = std::fs::read_to_string("/proc/loadavg").ok()?;
+    let fields: Vec<&str> = text.split_whitespace().take(3).collect();
+    (fields.len() == 3).then(|| fields.join(", "))
 }
 
 /// Where the data dirs were, and whether that can measure `fdatasync`.
