@@ -33,6 +33,10 @@ load PHASE CONNS="100" *ARGS:
 idle PHASE CONNS="5000" *ARGS:
     cargo run --release -p bench --bin bench -- idle "$@"
 
+# What each --ack mode costs, each event-driven phase as queued, written and synced: `just ack-modes p3-reactor -c 1000`.
+ack-modes *ARGS:
+    cargo run --release -p bench --bin bench -- ack-modes "$@"
+
 # Check a server you started against SPEC (the checks that must start their own server are listed as skipped).
 conformance ADDR *ARGS:
     cargo run --release -p conformance -- --addr "$@"

@@ -90,4 +90,30 @@ pub enum BenchCommand {
         #[arg(long, allow_hyphen_values = true, default_value = "")]
         server_args: String,
     },
+    /// Each phase under each `--ack` mode (queued, written, synced): goodput, events stored
+    /// and fdatasync calls a second, events per fdatasync, p99, and the ratio to the same
+    /// phase's `queued` (`just ack-modes`). Data dirs go on a disk, never tmpfs.
+    ///
+    /// e.g. `bench ack-modes`, `bench ack-modes p3-reactor -c 1000`, `bench ack-modes --quick p3-reactor`
+    AckModes {
+        /// Phase package names (default: every phase but the blocking p1 and p2); also
+        /// axum-ingest, the axum + tokio peer.
+        #[arg(value_name = "PHASES")]
+        phases: Vec<String>,
+        /// Keep-alive connections (default 1000; 100 with --quick).
+        #[arg(short = 'c', long, value_parser = clap::value_parser!(usize))]
+        connections: Option<usize>,
+        /// Length of each run (default 6s; 1s with --quick).
+        #[arg(long, value_parser = parse_duration)]
+        duration: Option<Duration>,
+        /// Rounds (default 3; 1 with --quick); each round runs every phase in every mode.
+        #[arg(long, value_parser = clap::value_parser!(u32).range(1..=100))]
+        reps: Option<u32>,
+        /// A CI-size smoke: 1 s, 1 round, 100 connections.
+        #[arg(long)]
+        quick: bool,
+        /// Also write the table into book/src/results/ack-modes.md.
+        #[arg(long)]
+        publish: bool,
+    },
 }

@@ -23,7 +23,7 @@ pub struct Load<'a> {
 }
 
 /// The phase called `name`, or an error that lists the phases there are.
-fn find<'a>(ws: &'a phases::Workspace, name: &str) -> Result<&'a phases::Phase, String> {
+pub(super) fn find<'a>(ws: &'a phases::Workspace, name: &str) -> Result<&'a phases::Phase, String> {
     ws.phases.iter().find(|p| p.name == name).ok_or_else(|| {
         format!(
             "unknown phase {name:?}; phases: {}",

@@ -18,10 +18,14 @@
 //!   with [`sampler`] (CPU, RSS, threads) and [`idle`] (the idle-memory test);
 //! - [`output`], [`tables`], [`publish`], [`charts`]: what gets printed and saved;
 //! - [`load`]: `bench load PHASE`, one phase under any loadgen flags, and `bench idle
-//!   PHASE`, the idle-memory test alone.
+//!   PHASE`, the idle-memory test alone;
+//! - [`ack_modes`]: `bench ack-modes`, each phase under each `--ack` mode, with [`disk`]
+//!   saying which filesystem the data dirs were on.
 
+pub mod ack_modes;
 pub mod charts;
 pub mod cli;
+pub mod disk;
 pub mod idle;
 pub mod load;
 pub mod measure;
@@ -157,6 +161,36 @@ fn run(args: BenchArgs) -> Result<bool, String> {
     {
         let server_args: Vec<String> = server_args.split_whitespace().map(String::from).collect();
         return load::idle_one(&ws, &cpus, phase, counts, &server_args);
+    }
+    if let Some(BenchCommand::AckModes {
+        phases,
+        connections,
+        duration,
+        reps,
+        quick,
+        publish,
+    }) = &args.command
+    {
+        let plan = ack_modes::Plan {
+            phases: if phases.is_empty() {
+                ack_modes::default_phases(&ws)
+            } else {
+                phases.clone()
+            },
+            connections: connections.unwrap_or(if *quick {
+                ack_modes::QUICK_CONNECTIONS
+            } else {
+                ack_modes::DEFAULT_CONNECTIONS
+            }),
+            duration: duration.unwrap_or(if *quick {
+                ack_modes::QUICK_DURATION
+            } else {
+                ack_modes::DEFAULT_DURATION
+            }),
+            reps: reps.unwrap_or(if *quick { 1 } else { ack_modes::DEFAULT_REPS }),
+            publish: *publish,
+        };
+        return ack_modes::run(&ws, &cpus, &plan);
     }
     if let Some(unknown) = args
         .phases

@@ -183,6 +183,12 @@ impl PhaseServer {
         ))
     }
 
+    /// The server's data directory, to ask which filesystem it is on.
+    pub fn data_dir(&self) -> std::path::PathBuf {
+        let file = self.process.data_file();
+        file.parent().map_or(file.clone(), Path::to_path_buf)
+    }
+
     fn log_path(&self) -> std::path::PathBuf {
         self.process.log_path()
     }

@@ -127,7 +127,8 @@ pub fn pct_cell(values: &[f64]) -> String {
     spread_cell(values, |v| format!("{v:.2}"), |v| format!("{v:.2}"))
 }
 
-fn spread_cell(
+/// A value over repetitions: the median by `main`, and the ends by `end` when they differ.
+pub fn spread_cell(
     values: &[f64],
     main: impl Fn(f64) -> String,
     end: impl Fn(f64) -> String,
