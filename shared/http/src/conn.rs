@@ -14,6 +14,13 @@
 //! 4. Before sleeping: [`Conn::deadline`] is when the loop must wake up for this connection;
 //!    when that time comes, call [`Conn::on_deadline`].
 //! 5. When [`Conn::is_done`]: close the socket and drop the `Conn`.
+//! 6. When [`Conn::is_waiting`]: the handler answered a request [`Reply::Later`] (SPEC's
+//!    `--ack written`: a `202` only once the writer reports the batch written). The
+//!    connection reads and answers nothing more meanwhile, so a pipelined client still gets
+//!    its responses in order. When the handler's work may have moved on (the loop learns it
+//!    from a wake-up of its own, never by blocking), call [`Conn::poll_pending`]; once it
+//!    answers, go on at step 3 *and* step 2: the socket may hold requests that were not read
+//!    while the connection waited, with no new readiness event to say so.
 //!
 //! Deadlines, in one place (SPEC.md, "Limits and timeouts"):
 //!
@@ -54,7 +61,14 @@ pub trait Handler {
     fn on_head(&self, head: &RequestHead<'_>) -> Option<Response>;
 
     /// Called with a complete request (the body de-chunked) when `on_head` returned `None`.
-    fn on_request(&self, head: &RequestHead<'_>, body: &[u8]) -> Response;
+    /// The answer is a response now, or a [`Pending`] one that [`Handler::poll_pending`]
+    /// finishes later.
+    fn on_request(&self, head: &RequestHead<'_>, body: &[u8]) -> Reply;
+
+    /// Asked again for a request answered [`Reply::Later`], each time the loop calls
+    /// [`Conn::poll_pending`]: `Some` once the answer is known. Must not block: a loop calls
+    /// it for every waiting connection when it wakes up.
+    fn poll_pending(&self, pending: &mut Pending) -> Option<Response>;
 
     /// Called for every final response `Conn` encodes (including its own 400, 408, 413, ...),
     /// for counting. `100 Continue` is not counted.
@@ -64,6 +78,38 @@ pub trait Handler {
     fn on_bytes(&self, _read: u64, _written: u64) {}
 }
 // ANCHOR_END: handler
+
+// ANCHOR: reply
+/// A handler's answer to a complete request.
+#[derive(Debug)]
+pub enum Reply {
+    /// The response, now.
+    Now(Response),
+    /// The response comes later: the connection waits, answering nothing after this request
+    /// until [`Handler::poll_pending`] returns it.
+    Later(Pending),
+}
+
+/// What a handler keeps for a request it answers later. `Conn` holds it without looking
+/// inside; the handler reads and updates it in [`Handler::poll_pending`].
+#[derive(Debug, Default)]
+pub struct Pending {
+    /// What the answer waits for, in the handler's numbering (the service: the event log's
+    /// batch number), or `None` while the work could not even be handed on yet.
+    pub ticket: Option<u64>,
+    /// A number the answer reports (the service: how many events the batch holds).
+    pub count: u64,
+    /// Work not yet handed on (the service: a batch the writer's full queue refused), kept
+    /// here until there is room. Empty once handed on.
+    pub work: Vec<u8>,
+}
+// ANCHOR_END: reply
+
+impl From<Response> for Reply {
+    fn from(response: Response) -> Reply {
+        Reply::Now(response)
+    }
+}
 
 /// Output capacity an idle connection may keep: enough for a typical response, so a busy
 /// keep-alive connection does not reallocate per response, small enough that 10,000 idle
@@ -128,6 +174,19 @@ pub struct Conn {
     shutting_down: bool,
     /// Close now, even with output pending (idle or write-stall deadline).
     done: bool,
+    /// A request answered [`Reply::Later`]: nothing after it is read or answered until the
+    /// handler finishes it. Boxed: most connections never wait, and an idle one should not
+    /// carry the room.
+    waiting: Option<Box<Waiting>>,
+}
+
+/// A request waiting for its handler's answer, with what its response needs from its head
+/// (the head itself borrowed from a buffer that is gone by then).
+struct Waiting {
+    pending: Pending,
+    keep_alive: bool,
+    http10: bool,
+    head_only: bool,
 }
 // ANCHOR_END: conn_state
 
@@ -151,6 +210,7 @@ impl Conn {
             read_closed: false,
             shutting_down: false,
             done: false,
+            waiting: None,
         }
     }
 
@@ -185,7 +245,7 @@ impl Conn {
         self.read_closed = true;
         // Complete requests held back by the high-water mark are still answered (from
         // `on_written`); anything else buffered is an incomplete request: abandon it.
-        if !self.held_back() {
+        if !self.held_back() && self.waiting.is_none() {
             self.close_input();
         }
     }
@@ -220,17 +280,62 @@ impl Conn {
         if was_held_back && !self.held_back() && !self.closing && !self.done {
             self.resume(now, handler);
         }
-        if self.read_closed && !self.held_back() {
+        if self.read_closed && !self.held_back() && self.waiting.is_none() {
             self.close_input();
         }
     }
 
+    // ANCHOR: wait
+    /// A request was answered [`Reply::Later`] and its answer is not known yet: the
+    /// connection reads nothing (see [`Conn::wants_read`]) until [`Conn::poll_pending`]
+    /// gets it. The loop keeps such connections in a list and polls them when it wakes.
+    pub fn is_waiting(&self) -> bool {
+        self.waiting.is_some()
+    }
+
+    /// Asks the handler whether the waiting request's answer is ready. If it is, encodes it
+    /// behind the responses already in the output, answers the requests that were buffered
+    /// behind it, and returns `true`: the loop should then write, and read again if
+    /// [`Conn::wants_read`]. Returns `false`, changing nothing, while it still waits.
+    pub fn poll_pending<H: Handler>(&mut self, now: Instant, handler: &H) -> bool {
+        self.sync(handler);
+        let Some(waiting) = self.waiting.as_mut() else {
+            return false;
+        };
+        let Some(resp) = handler.poll_pending(&mut waiting.pending) else {
+            return false;
+        };
+        let waiting = self.waiting.take().expect("checked above");
+        self.respond_to(
+            (waiting.keep_alive, waiting.http10, waiting.head_only),
+            resp,
+            false,
+            now,
+            handler,
+        );
+        if !self.closing && !self.done && !self.held_back() {
+            self.resume(now, handler);
+        } else if self.closing {
+            self.close_input();
+        }
+        if self.read_closed && !self.held_back() && self.waiting.is_none() {
+            self.close_input();
+        }
+        true
+    }
+    // ANCHOR_END: wait
+
     // ANCHOR: wants_read
     /// Should the loop read from this socket? `false` while output is above the high-water
-    /// mark (backpressure: a client that does not read gets no more answers queued) and
-    /// once the connection is closing.
+    /// mark (backpressure: a client that does not read gets no more answers queued), while
+    /// a request waits for its handler ([`Conn::is_waiting`]), and once the connection is
+    /// closing.
     pub fn wants_read(&self) -> bool {
-        !self.closing && !self.done && !self.read_closed && !self.held_back()
+        !self.closing
+            && !self.done
+            && !self.read_closed
+            && !self.held_back()
+            && self.waiting.is_none()
     }
 
     /// Should the loop write? `true` while output is pending.
@@ -242,13 +347,16 @@ impl Conn {
     // ANCHOR: deadline
     /// The next instant at which [`Conn::on_deadline`] must be called: the header deadline
     /// while a request is being read, the idle deadline while waiting for one, the
-    /// write-stall deadline while output is pending. `None` once done.
+    /// write-stall deadline while output is pending. `None` once done. A request waiting for
+    /// its handler has no deadline of its own: the handler always answers (the event log
+    /// answers every batch, `503` included), and requests buffered behind it are not timed
+    /// while they cannot be answered.
     pub fn deadline(&self) -> Option<Instant> {
         if self.is_done() {
             return None;
         }
         let stall = (!self.output().is_empty()).then(|| self.output_moved + self.idle_timeout);
-        let request = self.request_deadline.filter(|_| !self.held_back());
+        let request = self.request_deadline.filter(|_| self.may_time_request());
         let idle = self
             .is_idle()
             .then(|| self.last_activity + self.idle_timeout);
@@ -265,7 +373,7 @@ impl Conn {
             self.done = true;
         } else if self
             .request_deadline
-            .is_some_and(|d| now >= d && !self.held_back())
+            .is_some_and(|d| now >= d && self.may_time_request())
         {
             let resp = Response::error(HttpError::TIMEOUT.status, HttpError::TIMEOUT.message);
             self.mark_output_start(now);
@@ -278,16 +386,20 @@ impl Conn {
     }
     // ANCHOR_END: deadline
 
-    /// No request in progress and no output pending.
+    /// No request in progress, none waiting, and no output pending.
     pub fn is_idle(&self) -> bool {
-        self.input.is_empty() && matches!(self.reading, Reading::Head) && self.output().is_empty()
+        self.input.is_empty()
+            && matches!(self.reading, Reading::Head)
+            && self.output().is_empty()
+            && self.waiting.is_none()
     }
 
     /// Graceful shutdown: answer the request in progress with `Connection: close`, then be done.
     /// An idle connection is done at once.
     pub fn begin_shutdown(&mut self) {
         self.shutting_down = true;
-        if self.input.is_empty() && matches!(self.reading, Reading::Head) {
+        if self.input.is_empty() && matches!(self.reading, Reading::Head) && self.waiting.is_none()
+        {
             // Nothing being read: finish writing (usually nothing) and close.
             self.closing = true;
         }
@@ -308,6 +420,12 @@ impl Conn {
     /// Output above the high-water mark: stop reading and answering until it drains.
     fn held_back(&self) -> bool {
         self.output().len() > self.high_water_mark
+    }
+
+    /// Whether the request at the start of the input is the client's to finish: not while
+    /// output is held back or a request before it waits, when the server is the slow one.
+    fn may_time_request(&self) -> bool {
+        !self.held_back() && self.waiting.is_none()
     }
 
     /// Refreshes the limits kept for handler-less calls and reports a pending count.

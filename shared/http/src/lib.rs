@@ -46,7 +46,7 @@ pub mod parse;
 pub mod response;
 pub mod scan;
 
-pub use conn::{Conn, Handler};
+pub use conn::{Conn, Handler, Pending, Reply};
 pub use error::HttpError;
 pub use limits::Limits;
 pub use parse::{Framing, Header, RequestHead, Version};

@@ -331,3 +331,83 @@ fn bytes_are_counted() {
         "Date lines were stripped from out"
     );
 }
+
+/// A request answered later holds back the pipelined requests behind it: nothing is read or
+/// answered after it until its answer is in the output, so responses stay in request order.
+#[test]
+fn waiting_request_keeps_pipelined_order() {
+    let echo = Echo::default();
+    let now = Instant::now();
+    let mut conn = Conn::with_limits(now, &echo.limits);
+    conn.on_read(
+        b"GET /a HTTP/1.1\r\nHost: x\r\n\r\nPOST /later HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nhiGET /b HTTP/1.1\r\nHost: x\r\n\r\n",
+        now,
+        &echo,
+    );
+    assert!(conn.is_waiting());
+    assert!(
+        !conn.wants_read(),
+        "a waiting connection reads nothing more"
+    );
+    assert!(!conn.is_idle());
+    assert_eq!(statuses(&take_output(&mut conn, now, &echo)), [200]);
+    assert_eq!(
+        conn.deadline(),
+        None,
+        "the wait is the server's: no request deadline"
+    );
+    assert!(
+        !conn.poll_pending(now, &echo),
+        "not released yet: still waiting"
+    );
+    assert!(conn.is_waiting());
+    echo.released.set(1);
+    assert!(conn.poll_pending(now, &echo));
+    let out = take_output(&mut conn, now, &echo);
+    assert_eq!(statuses(&out), [202, 200], "{out}");
+    assert!(
+        out.contains("POST /later 2") && out.ends_with("GET /b 0"),
+        "{out}"
+    );
+    assert!(conn.wants_read() && conn.is_idle());
+    assert_eq!(*echo.statuses.borrow(), [200, 202, 200]);
+}
+
+/// Two waiting requests in one read are answered one after the other, each in its turn.
+#[test]
+fn waiting_requests_answer_in_turn() {
+    let echo = Echo::default();
+    let now = Instant::now();
+    let mut conn = Conn::with_limits(now, &echo.limits);
+    let later = b"POST /later HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\n\r\nx";
+    conn.on_read(&[&later[..], &later[..]].concat(), now, &echo);
+    echo.released.set(2);
+    assert!(conn.poll_pending(now, &echo));
+    assert!(conn.is_waiting(), "the second request waits in its turn");
+    assert!(conn.poll_pending(now, &echo));
+    assert!(!conn.is_waiting());
+    assert_eq!(statuses(&take_output(&mut conn, now, &echo)), [202, 202]);
+}
+
+/// A client that half-closes while its request waits still gets the answer, then the
+/// connection is done; a graceful shutdown meanwhile makes that answer `Connection: close`.
+#[test]
+fn waiting_request_survives_eof_and_shutdown() {
+    let echo = Echo::default();
+    let now = Instant::now();
+    let mut conn = Conn::with_limits(now, &echo.limits);
+    conn.on_read(
+        b"POST /later HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n",
+        now,
+        &echo,
+    );
+    conn.on_read_eof(now);
+    conn.begin_shutdown();
+    assert!(!conn.is_done(), "the answer is still owed");
+    echo.released.set(1);
+    assert!(conn.poll_pending(now, &echo));
+    let out = take_output(&mut conn, now, &echo);
+    assert_eq!(statuses(&out), [202]);
+    assert!(out.contains("Connection: close"), "{out}");
+    assert!(conn.is_done());
+}

@@ -6,6 +6,7 @@
 use std::sync::Arc;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use ingest_service::event_log::Ack;
 use ingest_service::events::canonicalize;
 use ingest_service::{EventLog, Stats};
 
@@ -14,7 +15,8 @@ const EVENT: &[u8] =
 
 fn ingest(c: &mut Criterion) {
     let dir = tempfile::tempdir().expect("temp dir");
-    let log = EventLog::open(dir.path(), Arc::new(Stats::new("bench"))).expect("event log");
+    let log =
+        EventLog::open(dir.path(), Arc::new(Stats::new("bench", Ack::Queued))).expect("event log");
     let mut group = c.benchmark_group("ingest");
     group.throughput(Throughput::Elements(1));
     group.bench_function("canonicalize", |b| {

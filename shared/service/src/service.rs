@@ -2,7 +2,7 @@
 //!
 //! | request | answer |
 //! |---|---|
-//! | `POST /ingest` | `202 {"accepted":N}` once the batch is queued for the [`EventLog`]; `503` while storage fails |
+//! | `POST /ingest` | `202 {"accepted":N}` once the [`EventLog`] has the batch queued, written or synced (`--ack`); `503` while storage fails |
 //! | `GET`/`HEAD /health` | `200 text/plain ok`; `503 storage unavailable` while the log's last write failed |
 //! | `GET`/`HEAD /stats` | `200 application/json`, see [`Stats::to_json`] |
 //! | other path | `404` |
@@ -11,16 +11,22 @@
 //! Decisions that need no body (`404`, `405`, `411`) are made in [`Handler::on_head`], so the
 //! connection never reads a body it would throw away, and a client sending
 //! `Expect: 100-continue` gets its answer at once.
+//!
+//! Under `--ack written` and `--ack synced`, `POST /ingest` answers [`Reply::Later`]: the
+//! connection waits while the writer works, and [`Handler::poll_pending`] gives the `202` (or
+//! the `503`) once the event log reports the batch's outcome. The phase's loop learns when to
+//! ask from [`Service::watch`] (event loops) or [`Service::wait_for_answer`] (a thread that
+//! may block). A batch the writer's full queue refused waits the same way, in every mode.
 
 use std::io;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use ingest_http::response::InlineBody;
-use ingest_http::{Body, Framing, Handler, Limits, RequestHead, Response};
+use ingest_http::{Body, Conn, Framing, Handler, Limits, Pending, Reply, RequestHead, Response};
 
-use crate::event_log::StorageUnavailable;
+use crate::event_log::{Ack, LogWatch, Refused, StorageUnavailable};
 use crate::{events, Config, ConnectionGuard, EventLog, Stats};
 
 /// The ingestion service: routing, validation, the event log and the counters. One value is
@@ -84,9 +90,9 @@ impl Service {
         config: &Config,
         open_log: impl FnOnce(&std::path::Path, Arc<Stats>) -> io::Result<EventLog>,
     ) -> io::Result<Service> {
-        let stats = Arc::new(Stats::new(phase));
+        let stats = Arc::new(Stats::new(phase, config.ack));
         let log = open_log(&config.data_dir, Arc::clone(&stats))?;
-        tracing::info!(path = %log.path().display(), "event log open");
+        tracing::info!(path = %log.path().display(), ack = config.ack.as_str(), "event log open");
         Ok(Service {
             stats,
             log,
@@ -99,6 +105,28 @@ impl Service {
     pub fn stats(&self) -> &Arc<Stats> {
         &self.stats
     }
+
+    /// A wake-up for an event loop whose connections wait on the event log: see [`LogWatch`]
+    /// and [`EventLog::watch`]. `wake` runs on the writer thread and must not block.
+    pub fn watch(&self, wake: impl Fn() + Send + Sync + 'static) -> LogWatch {
+        self.log.watch(wake)
+    }
+
+    // ANCHOR: wait_for_answer
+    /// For a thread that may block (phases 1 and 2): waits until `conn`'s waiting request is
+    /// answered ([`Conn::poll_pending`] returned `true`), sleeping on the event log between
+    /// looks. Returns at once if the connection does not wait.
+    pub fn wait_for_answer(&self, conn: &mut Conn) {
+        loop {
+            // Read before looking, so progress made in between is not slept through.
+            let seen = self.log.progress();
+            if !conn.is_waiting() || conn.poll_pending(Instant::now(), self) {
+                return;
+            }
+            self.log.wait_progress(seen);
+        }
+    }
+    // ANCHOR_END: wait_for_answer
 
     /// Admits a new connection, or `None` when `--max-conns` connections are open. On `None`
     /// the phase writes [`Service::overloaded_response`] and closes the socket; the rejection
@@ -162,27 +190,28 @@ impl Service {
         result
     }
 
-    /// `POST /ingest`: validate, canonicalise, queue. See [`events`] for the body rules.
-    fn ingest(&self, body: &[u8]) -> Response {
+    // ANCHOR: ingest
+    /// `POST /ingest`: validate, canonicalise, queue; answer now under `--ack queued`, later
+    /// (when the writer reports the batch done) otherwise. See [`events`] for the body rules.
+    fn ingest(&self, body: &[u8]) -> Reply {
         let batch = match events::canonicalize(body, now_ms()) {
             Ok(batch) => batch,
-            Err(invalid) => return Response::error(400, &invalid.to_string()),
+            Err(invalid) => return Response::error(400, &invalid.to_string()).into(),
         };
-        let events = batch.events;
-        if let Err(e) = self.log.append(batch.lines, events) {
-            if let Some(unavailable) = StorageUnavailable::of(&e) {
-                // The writer already logged the failure once; a line per refused request
-                // would flood the log while the disk is full. The encoder adds
-                // `Retry-After: 1` to every 503: the writer retries about that often.
-                tracing::debug!(error = %unavailable, "batch refused");
-                return Response::error(503, &unavailable.to_string());
-            }
-            tracing::error!(error = %e, "batch not stored");
-            return Response::error(
-                500,
-                "the server cannot store events right now; nothing of this batch was stored",
-            );
+        let mut pending = Pending {
+            ticket: None,
+            count: batch.events,
+            work: batch.lines,
+        };
+        match self.poll_pending(&mut pending) {
+            Some(response) => Reply::Now(response),
+            None => Reply::Later(pending),
         }
+    }
+    // ANCHOR_END: ingest
+
+    /// The `202` for `events` acknowledged events, counted as accepted.
+    fn accepted(&self, events: u64) -> Response {
         self.stats.events_accepted.fetch_add(events, Relaxed);
         let mut digits = itoa::Buffer::new();
         let mut text = [0u8; 40];
@@ -201,6 +230,15 @@ impl Service {
             close: false,
         }
     }
+}
+
+/// The `503` for a batch the event log could not take or could not write.
+fn unavailable(e: &StorageUnavailable) -> Response {
+    // The writer already logged the failure once; a line per refused request would flood
+    // the log while the disk is full. The encoder adds `Retry-After: 1` to every 503: the
+    // writer probes about that often.
+    tracing::debug!(error = %e, "batch refused");
+    Response::error(503, &e.to_string())
 }
 
 impl std::fmt::Debug for Service {
@@ -232,11 +270,11 @@ impl Handler for Service {
         None
     }
 
-    fn on_request(&self, head: &RequestHead<'_>, body: &[u8]) -> Response {
+    fn on_request(&self, head: &RequestHead<'_>, body: &[u8]) -> Reply {
         // `on_head` already answered anything else, but a handler must not trust its caller.
-        match Route::of(head.path) {
+        let response = match Route::of(head.path) {
             Some(route) if !route.allows(head.method) => method_not_allowed(route, head.method),
-            Some(Route::Ingest) => self.ingest(body),
+            Some(Route::Ingest) => return self.ingest(body),
             Some(Route::Health) if !self.stats.storage_ok.load(Relaxed) => {
                 Response::fixed(503, "text/plain", b"storage unavailable")
             }
@@ -249,8 +287,39 @@ impl Handler for Service {
                 close: false,
             },
             None => not_found(head.path),
+        };
+        Reply::Now(response)
+    }
+
+    // ANCHOR: poll_pending
+    /// A batch waiting for room in the writer's queue is handed over when there is room; a
+    /// queued one is answered when the writer reports its outcome. Never blocks.
+    fn poll_pending(&self, pending: &mut Pending) -> Option<Response> {
+        let ticket = match pending.ticket {
+            Some(ticket) => ticket,
+            None => match self.log.try_append(&mut pending.work, pending.count) {
+                // Handed to the writer is all `queued` promises.
+                Ok(_) if self.stats.ack == Ack::Queued => {
+                    return Some(self.accepted(pending.count))
+                }
+                Ok(ticket) => *pending.ticket.insert(ticket),
+                Err(Refused::Full) => return None,
+                Err(Refused::Unavailable(e)) => return Some(unavailable(&e)),
+                Err(Refused::Closed) => {
+                    tracing::error!("batch refused: the event log is closed");
+                    return Some(Response::error(
+                        500,
+                        "the server cannot store events right now; nothing of this batch was stored",
+                    ));
+                }
+            },
+        };
+        match self.log.outcome(ticket)? {
+            Ok(()) => Some(self.accepted(pending.count)),
+            Err(e) => Some(unavailable(&e)),
         }
     }
+    // ANCHOR_END: poll_pending
 
     fn on_response(&self, status: u16) {
         self.stats.count_response(status);

@@ -16,11 +16,15 @@ use std::sync::atomic::{AtomicBool, AtomicU64};
 use std::sync::Arc;
 use std::time::Instant;
 
+use crate::event_log::Ack;
+
 /// The service's counters, shared by every connection and the event log's writer.
 #[derive(Debug)]
 pub struct Stats {
     /// Which phase is serving (`p1-blocking`, ...), so a `/stats` reply says what it measured.
     pub phase: &'static str,
+    /// What a `202` promises (`--ack`); the event log follows it, `/stats` reports it.
+    pub ack: Ack,
     /// When the service started, for `uptime_ms`.
     pub started: Instant,
     /// Connections accepted and not yet closed (see [`ConnectionGuard`]).
@@ -37,7 +41,7 @@ pub struct Stats {
     pub responses_4xx: AtomicU64,
     /// Responses with a `5xx` status, including `503`s to rejected connections.
     pub responses_5xx: AtomicU64,
-    /// Events acknowledged with `202` (handed to the writer).
+    /// Events acknowledged with `202` (handed to the writer, written or synced: see `ack`).
     pub events_accepted: AtomicU64,
     /// Events the writer has written to the log file. Equals `events_accepted` once the
     /// writer has caught up, and after a graceful shutdown.
@@ -45,6 +49,9 @@ pub struct Stats {
     /// Events acknowledged with `202` and then never written: the writer gave up on them at
     /// shutdown while storage was failing, or its thread died (SPEC.md, "Storage").
     pub events_lost: AtomicU64,
+    /// `fdatasync` calls the writer made (`--ack synced`: one per group), so a reader can
+    /// divide `events_stored` by it and see group commit at work.
+    pub fdatasyncs: AtomicU64,
     /// False while the event log's last write failed; `/health` then answers `503`.
     pub storage_ok: AtomicBool,
     /// Bytes read from clients.
@@ -54,10 +61,11 @@ pub struct Stats {
 }
 
 impl Stats {
-    /// Zeroed counters for `phase`, with the uptime clock starting now.
-    pub fn new(phase: &'static str) -> Stats {
+    /// Zeroed counters for `phase` serving in `ack` mode, with the uptime clock starting now.
+    pub fn new(phase: &'static str, ack: Ack) -> Stats {
         Stats {
             phase,
+            ack,
             started: Instant::now(),
             connections_open: AtomicU64::new(0),
             connections_total: AtomicU64::new(0),
@@ -69,6 +77,7 @@ impl Stats {
             events_accepted: AtomicU64::new(0),
             events_stored: AtomicU64::new(0),
             events_lost: AtomicU64::new(0),
+            fdatasyncs: AtomicU64::new(0),
             storage_ok: AtomicBool::new(true),
             bytes_read: AtomicU64::new(0),
             bytes_written: AtomicU64::new(0),
@@ -116,7 +125,7 @@ impl Stats {
         out.extend_from_slice(b"{\"phase\":");
         // Serialising a `&str` into a `Vec` cannot fail.
         serde_json::to_writer(&mut out, self.phase).expect("writing to a Vec cannot fail");
-        let fields: [(&str, u64); 14] = [
+        let fields: [(&str, u64); 15] = [
             ("uptime_ms", self.uptime_ms()),
             ("connections_open", self.connections_open.load(Relaxed)),
             ("connections_total", self.connections_total.load(Relaxed)),
@@ -131,6 +140,7 @@ impl Stats {
             ("events_accepted", self.events_accepted.load(Relaxed)),
             ("events_stored", self.events_stored.load(Relaxed)),
             ("events_lost", self.events_lost.load(Relaxed)),
+            ("fdatasyncs", self.fdatasyncs.load(Relaxed)),
             ("bytes_read", self.bytes_read.load(Relaxed)),
             ("bytes_written", self.bytes_written.load(Relaxed)),
             ("pid", u64::from(std::process::id())),
@@ -142,9 +152,9 @@ impl Stats {
             out.extend_from_slice(b"\":");
             out.extend_from_slice(digits.format(value).as_bytes());
         }
-        // The only acknowledgement mode built so far: a `202` means the batch was handed to
-        // the writer. SPEC's `--ack written|synced` will make this the flag's value.
-        out.extend_from_slice(b",\"ack\":\"queued\",\"storage_ok\":");
+        out.extend_from_slice(b",\"ack\":\"");
+        out.extend_from_slice(self.ack.as_str().as_bytes());
+        out.extend_from_slice(b"\",\"storage_ok\":");
         let storage_ok: &[u8] = if self.storage_ok.load(Relaxed) {
             b"true"
         } else {

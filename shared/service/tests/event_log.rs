@@ -3,7 +3,7 @@
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 
-use ingest_service::event_log::LOG_FILE;
+use ingest_service::event_log::{Ack, LOG_FILE};
 use ingest_service::events::canonicalize;
 use ingest_service::{EventLog, Stats};
 
@@ -12,7 +12,7 @@ use ingest_service::{EventLog, Stats};
 #[test]
 fn concurrent_appends_are_all_stored() {
     let dir = tempfile::tempdir().unwrap();
-    let stats = Arc::new(Stats::new("test"));
+    let stats = Arc::new(Stats::new("test", Ack::Queued));
     let log = Arc::new(EventLog::open(dir.path(), Arc::clone(&stats)).unwrap());
     let threads: Vec<_> = (0..8u64)
         .map(|t| {
@@ -56,7 +56,7 @@ fn reopening_appends() {
     let dir = tempfile::tempdir().unwrap();
     let data_dir = dir.path().join("nested/data");
     for round in 0..3u64 {
-        let stats = Arc::new(Stats::new("test"));
+        let stats = Arc::new(Stats::new("test", Ack::Queued));
         let log = EventLog::open(&data_dir, stats).unwrap();
         let body = format!(r#"{{"name":"r","value":{round},"ts":1}}"#);
         let batch = canonicalize(body.as_bytes(), 0).unwrap();
@@ -75,7 +75,7 @@ fn reopening_appends() {
 #[test]
 fn append_after_finish_fails() {
     let dir = tempfile::tempdir().unwrap();
-    let log = EventLog::open(dir.path(), Arc::new(Stats::new("test"))).unwrap();
+    let log = EventLog::open(dir.path(), Arc::new(Stats::new("test", Ack::Queued))).unwrap();
     log.finish().unwrap();
     assert!(log.append(b"{}\n".to_vec(), 1).is_err());
     log.finish().unwrap();
@@ -86,7 +86,7 @@ fn append_after_finish_fails() {
 #[test]
 fn backpressure_blocks_then_resumes() {
     let dir = tempfile::tempdir().unwrap();
-    let stats = Arc::new(Stats::new("test"));
+    let stats = Arc::new(Stats::new("test", Ack::Queued));
     let log = Arc::new(EventLog::open(dir.path(), Arc::clone(&stats)).unwrap());
     let big = vec![b'x'; 1 << 20];
     let threads: Vec<_> = (0..4)
@@ -116,5 +116,9 @@ fn unusable_data_dir_is_an_error() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("not-a-dir");
     std::fs::write(&file, b"").unwrap();
-    assert!(EventLog::open(&file.join("data"), Arc::new(Stats::new("test"))).is_err());
+    assert!(EventLog::open(
+        &file.join("data"),
+        Arc::new(Stats::new("test", Ack::Queued))
+    )
+    .is_err());
 }

@@ -1,111 +1,18 @@
 //! The event log when the disk fails and when a crash tore its last line: cut back, refuse
 //! with 503, retry, recover, count what is truly lost, and move a torn tail aside at start.
 
-use std::fs::File;
-use std::io::{self, Write};
-use std::path::Path;
+use std::io;
 use std::sync::atomic::Ordering::Relaxed;
-use std::sync::atomic::{AtomicU64, AtomicUsize};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use ingest_http::{Framing, Handler, RequestHead, Response, Version};
 use ingest_service::event_log::{
-    recover_torn_tail, LogSink, StorageUnavailable, FINISH_RETRY_LIMIT, LOG_FILE,
+    recover_torn_tail, Ack, LogSink, StorageUnavailable, FINISH_RETRY_LIMIT, LOG_FILE,
 };
-use ingest_service::events::canonicalize;
 use ingest_service::{Config, EventLog, Service, Stats};
 
-/// A log file with a size limit that tests move, like `RLIMIT_FSIZE`: a write that would
-/// pass it writes up to the limit (a partial write), and a write at the limit fails with
-/// `ENOSPC`. Truncation always works, as it does on a full disk.
-struct LimitedFile {
-    file: File,
-    limit: Arc<AtomicU64>,
-    /// Writes that stopped short of their buffer, so a test knows it exercised one.
-    partial_writes: Arc<AtomicUsize>,
-}
-
-impl LogSink for LimitedFile {
-    fn append(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let len = self.file.metadata()?.len();
-        let room = self.limit.load(Relaxed).saturating_sub(len);
-        if room == 0 {
-            return Err(io::Error::from_raw_os_error(28)); // ENOSPC
-        }
-        let n = buf.len().min(usize::try_from(room).unwrap_or(usize::MAX));
-        if n < buf.len() {
-            self.partial_writes.fetch_add(1, Relaxed);
-        }
-        self.file.write(&buf[..n])
-    }
-
-    fn truncate(&mut self, len: u64) -> io::Result<()> {
-        self.file.set_len(len)
-    }
-
-    fn sync(&mut self) -> io::Result<()> {
-        self.file.sync_all()
-    }
-}
-
-/// A limit that starts unlimited, and a counter of partial writes.
-struct Disk {
-    limit: Arc<AtomicU64>,
-    partial_writes: Arc<AtomicUsize>,
-}
-
-impl Disk {
-    fn new() -> Disk {
-        Disk {
-            limit: Arc::new(AtomicU64::new(u64::MAX)),
-            partial_writes: Arc::new(AtomicUsize::new(0)),
-        }
-    }
-
-    fn open(&self, dir: &Path, stats: Arc<Stats>) -> io::Result<EventLog> {
-        let (limit, partial_writes) = (Arc::clone(&self.limit), Arc::clone(&self.partial_writes));
-        EventLog::open_with_sink(dir, stats, move |file| {
-            Box::new(LimitedFile {
-                file,
-                limit,
-                partial_writes,
-            })
-        })
-    }
-}
-
-fn batch(from: u64, n: u64) -> (Vec<u8>, u64) {
-    let events: Vec<String> = (from..from + n)
-        .map(|i| format!(r#"{{"name":"storage.test","value":{i},"ts":{i}}}"#))
-        .collect();
-    let batch = canonicalize(format!("[{}]", events.join(",")).as_bytes(), 0).unwrap();
-    (batch.lines, batch.events)
-}
-
-/// Polls `done` every 10 ms for up to 5 s.
-fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !done() {
-        assert!(
-            start.elapsed() < Duration::from_secs(5),
-            "timed out: {what}"
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    }
-}
-
-/// Every line of the log is a whole event and the file ends with a newline; returns them.
-fn whole_lines(path: &Path) -> Vec<serde_json::Value> {
-    let text = std::fs::read_to_string(path).unwrap();
-    assert!(
-        text.is_empty() || text.ends_with('\n'),
-        "torn last line: {text:?}"
-    );
-    text.lines()
-        .map(|line| serde_json::from_str(line).expect("a whole event per line"))
-        .collect()
-}
+mod common;
+use common::{batch, request, text, wait_until, whole_lines, Disk};
 
 /// A write that fails halfway is cut back to the last whole line; appends are refused with
 /// StorageUnavailable and storage_ok is false while it fails; once space returns the kept
@@ -113,7 +20,7 @@ fn whole_lines(path: &Path) -> Vec<serde_json::Value> {
 #[test]
 fn failed_write_is_cut_back_retried_and_recovers() {
     let dir = tempfile::tempdir().unwrap();
-    let stats = Arc::new(Stats::new("test"));
+    let stats = Arc::new(Stats::new("test", Ack::Queued));
     let disk = Disk::new();
     let log = disk.open(dir.path(), Arc::clone(&stats)).unwrap();
     let path = dir.path().join(LOG_FILE);
@@ -171,7 +78,7 @@ fn failed_write_is_cut_back_retried_and_recovers() {
 #[test]
 fn finish_while_failing_gives_up_and_counts_lost() {
     let dir = tempfile::tempdir().unwrap();
-    let stats = Arc::new(Stats::new("test"));
+    let stats = Arc::new(Stats::new("test", Ack::Queued));
     let disk = Disk::new();
     let log = disk.open(dir.path(), Arc::clone(&stats)).unwrap();
     let path = dir.path().join(LOG_FILE);
@@ -211,7 +118,7 @@ fn torn_tail_is_moved_aside_at_open() {
     let torn = "{\"name\":\"c\",\"val";
     std::fs::write(&path, format!("{whole}{torn}")).unwrap();
 
-    let stats = Arc::new(Stats::new("test"));
+    let stats = Arc::new(Stats::new("test", Ack::Queued));
     let log = EventLog::open(dir.path(), Arc::clone(&stats)).unwrap();
     let (lines, n) = batch(7, 1);
     log.append(lines, n).unwrap();
@@ -254,32 +161,7 @@ fn recover_torn_tail_edge_cases() {
     );
 }
 
-fn request(service: &Service, method: &str, path: &str, body: &[u8]) -> Response {
-    let framing = if method == "POST" {
-        Framing::Length(body.len() as u64)
-    } else {
-        Framing::None
-    };
-    let head = RequestHead {
-        method,
-        target: path,
-        path,
-        version: Version::Http11,
-        headers: &[],
-        framing,
-        keep_alive: true,
-        expect_continue: false,
-    };
-    service
-        .on_head(&head)
-        .unwrap_or_else(|| service.on_request(&head, body))
-}
-
-fn text(response: &Response) -> String {
-    String::from_utf8_lossy(response.body.as_bytes()).into_owned()
-}
-
-/// Through the service: while the disk is full, /health is 503 `storage unavailable`,
+/// Through the service, under `--ack queued`: while the disk is full, /health is 503 `storage unavailable`,
 /// /ingest is 503 `{"error":"storage unavailable: ..."}` (with Retry-After once encoded),
 /// /stats says storage_ok false; after recovery all is 200/202 again.
 #[test]
@@ -288,6 +170,7 @@ fn service_answers_503_while_storage_fails() {
     let disk = Disk::new();
     let config = Config {
         data_dir: dir.path().to_path_buf(),
+        ack: Ack::Queued,
         ..Config::default()
     };
     let service = Service::open_with("test", &config, |dir, stats| disk.open(dir, stats)).unwrap();
@@ -359,7 +242,7 @@ impl LogSink for PanickingSink {
 #[test]
 fn writer_panic_refuses_appends_and_counts_lost() {
     let dir = tempfile::tempdir().unwrap();
-    let stats = Arc::new(Stats::new("test"));
+    let stats = Arc::new(Stats::new("test", Ack::Queued));
     let log = EventLog::open_with_sink(dir.path(), Arc::clone(&stats), |_| Box::new(PanickingSink))
         .unwrap();
     let (lines, n) = batch(0, 3);

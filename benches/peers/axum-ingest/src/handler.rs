@@ -7,12 +7,14 @@ use std::sync::Arc;
 use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderValue, Method, StatusCode, Version as HttpVersion};
-use ingest_http::{Framing, Handler, Header, RequestHead, Response, Version};
+use ingest_http::{Framing, Handler, Header, Reply, RequestHead, Response, Version};
 use ingest_service::Service;
+
+use crate::ack::LogWaiter;
 
 /// The fallback handler: every path and method goes through the service's router.
 pub async fn handle(
-    State(service): State<Arc<Service>>,
+    State((service, waiter)): State<(Arc<Service>, Arc<LogWaiter>)>,
     request: Request,
 ) -> axum::response::Response {
     let (parts, body) = request.into_parts();
@@ -68,7 +70,10 @@ pub async fn handle(
         // Refused before reading: hyper sends `100 Continue` only once the body is polled.
         None if matches!(framing, Framing::Length(n) if n > max_body as u64) => too_large(),
         None => match axum::body::to_bytes(body, max_body).await {
-            Ok(bytes) => service.on_request(&head, &bytes),
+            Ok(bytes) => match service.on_request(&head, &bytes) {
+                Reply::Now(response) => response,
+                Reply::Later(pending) => waiter.answer(&service, pending).await,
+            },
             Err(e) if is_length_limit(&e) => too_large(),
             Err(e) => {
                 let mut response = Response::error(400, &format!("cannot read the body: {e}"));

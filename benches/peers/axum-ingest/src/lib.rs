@@ -15,16 +15,20 @@
 //!
 //! - this file: the runtime, the router, graceful shutdown;
 //! - [`listener`]: `--max-conns` at accept, as every phase enforces it;
-//! - [`handler`]: one axum request turned into the service's `RequestHead` and body.
+//! - [`handler`]: one axum request turned into the service's `RequestHead` and body;
+//! - [`ack`]: a request that waits for the event log (`--ack written|synced`) awaits a
+//!   `tokio::sync::Notify` the writer wakes.
 
 // Every public item says what it is for, as in the phases.
 #![warn(missing_docs)]
 
+pub mod ack;
 pub mod handler;
 pub mod listener;
 
 use std::future::IntoFuture;
 use std::io;
+use std::sync::Arc;
 
 use axum::Router;
 use ingest_service::{Phase, Server, DRAIN_TIMEOUT};
@@ -60,7 +64,7 @@ pub fn serve(server: Server) -> io::Result<()> {
 
         let app = Router::new()
             .fallback(handler::handle)
-            .with_state(service.clone());
+            .with_state((service.clone(), Arc::new(ack::LogWaiter::new(&service))));
         let listener = listener::Limited::new(listener, service);
         let stopping = cancel.clone();
         let serving = axum::serve(listener, app)

@@ -4,10 +4,12 @@
 //!
 //! Requests are answered strictly in order, each response appended to the output as soon as
 //! it is known, so pipelined requests need no queue of their own: the output *is* the queue.
+//! A request the handler answers later stops the line: nothing behind it is parsed until its
+//! answer is in the output (see `Conn::poll_pending`).
 
 use std::time::Instant;
 
-use super::{ChunkedBody, Conn, Handler, Reading};
+use super::{ChunkedBody, Conn, Handler, Reading, Reply, Waiting};
 use crate::body::ChunkedDecoder;
 use crate::parse::{parse_head, MAX_HEADER_SLOTS};
 use crate::response::{self, ConnectionHeader};
@@ -24,7 +26,7 @@ impl Conn {
         // 100 slots are 3.2 KiB that an idle connection has no reason to carry.
         let mut slots = [Header::EMPTY; MAX_HEADER_SLOTS];
         let mut pos = 0;
-        while !self.closing && !self.held_back() {
+        while !self.closing && !self.held_back() && self.waiting.is_none() {
             match std::mem::replace(&mut self.reading, Reading::Head) {
                 Reading::Head => {
                     if self.scan.is_fresh() {
@@ -84,8 +86,8 @@ impl Conn {
                     match parse_again(&request[..head_len], handler, &mut slots) {
                         Ok(head) => {
                             let body = &request[head_len..head_len + len];
-                            let resp = handler.on_request(&head, body);
-                            self.respond(Some(&head), resp, false, now, handler);
+                            let reply = handler.on_request(&head, body);
+                            self.reply(&head, reply, now, handler);
                             pos += head_len + len;
                         }
                         Err(e) => self.fail(e, None, now, handler),
@@ -102,8 +104,8 @@ impl Conn {
                         Ok(used) if body.decoder.is_done() => {
                             match parse_again(&request[..body.head_len], handler, &mut slots) {
                                 Ok(head) => {
-                                    let resp = handler.on_request(&head, &body.decoded);
-                                    self.respond(Some(&head), resp, false, now, handler);
+                                    let reply = handler.on_request(&head, &body.decoded);
+                                    self.reply(&head, reply, now, handler);
                                     pos += start + used;
                                 }
                                 Err(e) => self.fail(e, None, now, handler),
@@ -149,16 +151,16 @@ impl Conn {
         }
         match head.framing {
             Framing::None | Framing::Length(0) => {
-                let resp = handler.on_request(head, &[]);
-                self.respond(Some(head), resp, false, now, handler);
+                let reply = handler.on_request(head, &[]);
+                self.reply(head, reply, now, handler);
                 Some(head_len)
             }
             Framing::Length(n) => {
                 // `n <= max_body`, so it fits in `usize`.
                 let len = n as usize;
                 if after.len() >= len {
-                    let resp = handler.on_request(head, &after[..len]);
-                    self.respond(Some(head), resp, false, now, handler);
+                    let reply = handler.on_request(head, &after[..len]);
+                    self.reply(head, reply, now, handler);
                     return Some(head_len + len);
                 }
                 self.continue_if_expected(head, now);
@@ -174,8 +176,8 @@ impl Conn {
                         None
                     }
                     Ok(used) if decoder.is_done() => {
-                        let resp = handler.on_request(head, &decoded);
-                        self.respond(Some(head), resp, false, now, handler);
+                        let reply = handler.on_request(head, &decoded);
+                        self.reply(head, reply, now, handler);
                         Some(head_len + used)
                     }
                     Ok(used) => {
@@ -202,6 +204,30 @@ impl Conn {
         }
     }
 
+    /// The handler's answer to a complete request: a response now, or a wait (the request's
+    /// body was read, so the connection stays usable; its deadline stops: the wait is the
+    /// server's, not the client's).
+    fn reply<H: Handler>(
+        &mut self,
+        head: &RequestHead<'_>,
+        reply: Reply,
+        now: Instant,
+        handler: &H,
+    ) {
+        match reply {
+            Reply::Now(resp) => self.respond(Some(head), resp, false, now, handler),
+            Reply::Later(pending) => {
+                self.waiting = Some(Box::new(Waiting {
+                    pending,
+                    keep_alive: head.keep_alive,
+                    http10: head.version == Version::Http10,
+                    head_only: head.is_head(),
+                }));
+                self.request_deadline = None;
+            }
+        }
+    }
+
     /// Appends a final response. It closes the connection when the handler asks, when the
     /// body was not read, during shutdown, or when the request did not ask for keep-alive.
     fn respond<H: Handler>(
@@ -212,15 +238,31 @@ impl Conn {
         now: Instant,
         handler: &H,
     ) {
-        let keep_alive = head.is_some_and(|h| h.keep_alive);
+        let request = head.map_or((false, false, false), |h| {
+            (h.keep_alive, h.version == Version::Http10, h.is_head())
+        });
+        self.respond_to(request, resp, body_unread, now, handler);
+    }
+
+    /// [`Conn::respond`] given what the response needs of its request, `(keep_alive,
+    /// http10, head_only)`: all a waiting request keeps of its head.
+    pub(super) fn respond_to<H: Handler>(
+        &mut self,
+        (keep_alive, http10, head_only): (bool, bool, bool),
+        resp: Response,
+        body_unread: bool,
+        now: Instant,
+        handler: &H,
+    ) {
         let close = resp.close || body_unread || self.shutting_down || !keep_alive;
-        let connection = match head {
-            _ if close => ConnectionHeader::Close,
-            Some(h) if h.version == Version::Http10 => ConnectionHeader::KeepAlive,
-            _ => ConnectionHeader::Omit,
+        let connection = if close {
+            ConnectionHeader::Close
+        } else if http10 {
+            ConnectionHeader::KeepAlive
+        } else {
+            ConnectionHeader::Omit
         };
         self.mark_output_start(now);
-        let head_only = head.is_some_and(|h| h.is_head());
         response::encode_with(&mut self.output, &resp, head_only, connection);
         handler.on_response(resp.status);
         self.request_deadline = None;

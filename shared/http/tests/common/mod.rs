@@ -4,12 +4,17 @@
 use std::cell::{Cell, RefCell};
 use std::time::Instant;
 
-use ingest_http::{Body, Conn, Handler, Limits, RequestHead, Response};
+use ingest_http::{Body, Conn, Handler, Limits, Pending, Reply, RequestHead, Response};
 
 /// Answers `200` with `METHOD PATH BODY-LENGTH` as its body; `/reject` is refused at the head
-/// with `404`; `/close` asks to close. Records every counted status and byte.
+/// with `404`; `/close` asks to close; `/later` answers later, `202` with the same body, once
+/// `released` reaches its ticket (tickets count from 1). Records every counted status and byte.
 #[derive(Default)]
 pub struct Echo {
+    /// Tickets handed out to `/later` requests so far.
+    pub tickets: Cell<u64>,
+    /// `/later` requests with a ticket up to this are answered by `poll_pending`.
+    pub released: Cell<u64>,
     pub limits: Limits,
     pub statuses: RefCell<Vec<u16>>,
     pub bytes_read: Cell<u64>,
@@ -35,16 +40,34 @@ impl Handler for Echo {
         (head.path == "/reject").then(|| Response::error(404, "no such path"))
     }
 
-    fn on_request(&self, head: &RequestHead<'_>, body: &[u8]) -> Response {
+    fn on_request(&self, head: &RequestHead<'_>, body: &[u8]) -> Reply {
         self.bodies.borrow_mut().push(body.to_vec());
         let text = format!("{} {} {}", head.method, head.path, body.len());
-        Response {
+        if head.path == "/later" {
+            self.tickets.set(self.tickets.get() + 1);
+            return Reply::Later(Pending {
+                ticket: Some(self.tickets.get()),
+                count: 0,
+                work: text.into_bytes(),
+            });
+        }
+        Reply::Now(Response {
             status: 200,
             content_type: "text/plain",
             allow: None,
             body: Body::Owned(text.into_bytes()),
             close: head.path == "/close",
-        }
+        })
+    }
+
+    fn poll_pending(&self, pending: &mut Pending) -> Option<Response> {
+        (pending.ticket? <= self.released.get()).then(|| Response {
+            status: 202,
+            content_type: "text/plain",
+            allow: None,
+            body: Body::Owned(std::mem::take(&mut pending.work)),
+            close: false,
+        })
     }
 
     fn on_response(&self, status: u16) {

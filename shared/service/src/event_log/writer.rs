@@ -4,11 +4,14 @@
 use std::collections::VecDeque;
 use std::io;
 use std::path::PathBuf;
-use std::sync::atomic::Ordering::Relaxed;
+use std::sync::atomic::Ordering::{Relaxed, SeqCst};
 use std::sync::Arc;
 use std::time::Instant;
 
-use super::{LogSink, Shared, FINISH_RETRY_LIMIT, LINGER, MAX_QUEUED_BATCHES, RETRY_INTERVAL};
+use super::{Ack, LogSink, Shared, FINISH_RETRY_LIMIT, LINGER, MAX_QUEUED_BATCHES, RETRY_INTERVAL};
+
+/// The most bytes of spaces a probe writes (see [`Writer::probe_until_writable`]).
+const PROBE_MAX: usize = 64 * 1024;
 
 /// The writer thread's state.
 pub(super) struct Writer {
@@ -18,6 +21,8 @@ pub(super) struct Writer {
     pub(super) whole: u64,
     /// The log file's path, for messages.
     pub(super) path: PathBuf,
+    /// When a batch is finished, and what a failed write means for it.
+    pub(super) ack: Ack,
 }
 
 /// A group whose write failed, kept for the next retry.
@@ -32,6 +37,7 @@ struct Failed {
 /// a full queue forever; what was queued or being written is counted in `events_lost`.
 struct PanicGuard {
     shared: Arc<Shared>,
+    ack: Ack,
     /// Events of the group being written (taken from the queue, not yet stored).
     in_flight: u64,
 }
@@ -44,12 +50,21 @@ impl Drop for PanicGuard {
         let mut q = self.shared.lock();
         let queued: u64 = q.batches.drain(..).map(|(_, n)| n).sum();
         q.bytes = 0;
-        q.failing = Some("the event log writer thread stopped".to_string());
+        let reason = "the event log writer thread stopped";
+        q.failing = Some(reason.to_string());
         self.shared.stats.storage_ok.store(false, Relaxed);
-        let lost = queued + self.in_flight;
+        // Under `queued` these were acknowledged: lost. Otherwise their waiters get `503`.
+        let lost = if self.ack == Ack::Queued {
+            queued + self.in_flight
+        } else {
+            let first = self.shared.done.load(SeqCst) + 1;
+            self.shared.refuse(&mut q, first, reason);
+            0
+        };
         self.shared.stats.events_lost.fetch_add(lost, Relaxed);
         self.shared.not_full.notify_all();
         drop(q);
+        self.shared.progressed();
         tracing::error!(events_lost = lost, "the event log writer thread panicked");
     }
 }
@@ -59,6 +74,7 @@ impl Writer {
     pub(super) fn run(mut self) -> io::Result<()> {
         let mut guard = PanicGuard {
             shared: Arc::clone(&self.shared),
+            ack: self.ack,
             in_flight: 0,
         };
         // Two deques swap roles: the writer takes the full one and leaves its empty one (same
@@ -69,15 +85,19 @@ impl Writer {
         // cheap next to the system call it saves.)
         let mut group: Vec<u8> = Vec::new();
         loop {
-            let closed = {
+            let (closed, last, room_made) = {
                 let mut q = self.shared.lock();
-                if q.batches.is_empty() && !q.closed {
+                if q.batches.is_empty() && !q.closed && self.ack == Ack::Queued {
                     // Linger before sleeping. Under load the next batch is a few microseconds
                     // away; if the writer slept now, the next append would pay a wake-up (a
                     // futex call, and a context switch when server and writer share a core),
                     // and the writer would write one request's batch per wake-up. Waiting a
                     // moment *without* setting `writer_asleep` lets appends queue up for
                     // free, so one wake-up and one `write` carry every request of that moment.
+                    // Only under `queued`: under `written` and `synced` every `202` waits for
+                    // the write, so a linger would add up to 1 ms to each of them. There the
+                    // batches pile up while the writer writes (and syncs) the previous group,
+                    // which is group commit without waiting on purpose.
                     q = self
                         .shared
                         .not_empty
@@ -102,25 +122,35 @@ impl Writer {
                 if q.appenders_waiting > 0 {
                     self.shared.not_full.notify_all();
                 }
-                q.closed
+                let room_made = std::mem::take(&mut q.refused_full);
+                (q.closed, q.next_ticket - 1, room_made)
             };
+            if room_made {
+                // Loops that found the queue full may hand their batches over now.
+                self.shared.progressed();
+            }
+            // The tickets of this group: the queue's last `taken.len()`.
+            let first = last + 1 - taken.len() as u64;
 
             let events: u64 = taken.iter().map(|(_, n)| n).sum();
             guard.in_flight = events;
-            let result = if taken.len() == 1 {
-                self.write_group(&taken[0].0)
+            let result = if taken.is_empty() {
+                Ok(())
+            } else if taken.len() == 1 {
+                self.commit(&taken[0].0)
             } else {
                 group.clear();
                 for (lines, _) in &taken {
                     group.extend_from_slice(lines);
                 }
-                self.write_group(&group)
+                self.commit(&group)
             };
             match result {
                 Ok(()) => {
                     self.shared.stats.events_stored.fetch_add(events, Relaxed);
+                    self.finished(last);
                 }
-                Err(error) => {
+                Err(error) if self.ack == Ack::Queued => {
                     let bytes = if taken.len() == 1 {
                         std::mem::take(&mut taken[0].0)
                     } else {
@@ -135,6 +165,17 @@ impl Writer {
                         },
                         closed,
                     )?;
+                    self.finished(last);
+                }
+                Err(error) => {
+                    let probe = if taken.len() == 1 {
+                        taken[0].0.len()
+                    } else {
+                        group.len()
+                    };
+                    taken.clear();
+                    self.refuse_group(first, error);
+                    self.probe_until_writable(probe)?;
                 }
             }
             guard.in_flight = 0;
@@ -149,6 +190,106 @@ impl Writer {
                 // that was then retried may still wait; the next turn of the loop takes them.
                 self.sink.sync()?;
                 return Ok(());
+            }
+        }
+    }
+
+    // ANCHOR: commit
+    /// Writes one group (whole lines) and, under [`Ack::Synced`], `fdatasync`s it: one sync
+    /// for every batch in the group. On an error the file is cut back to where the group
+    /// started, so a failed group leaves nothing behind.
+    fn commit(&mut self, buf: &[u8]) -> io::Result<()> {
+        let start = self.whole;
+        self.write_group(buf)?;
+        if self.ack == Ack::Synced {
+            self.shared.stats.fdatasyncs.fetch_add(1, Relaxed);
+            if let Err(e) = self.sink.sync_data() {
+                // After a failed sync the kernel may have dropped the dirty pages: nothing
+                // in the group can be promised, so it goes, like a failed write.
+                self.whole = start;
+                return self.cut_back(e);
+            }
+        }
+        Ok(())
+    }
+    // ANCHOR_END: commit
+
+    /// Tickets up to `last` are written (and synced): their `202`s may go.
+    fn finished(&self, last: u64) {
+        self.shared.done.fetch_max(last, SeqCst);
+        self.shared.progressed();
+    }
+
+    /// Under `written` and `synced`: the group from ticket `first` failed and was cut back.
+    /// It and everything queued behind it are refused (`503`, never stored later), and new
+    /// batches are refused until a probe succeeds.
+    fn refuse_group(&mut self, first: u64, error: io::Error) {
+        let reason = error.to_string();
+        {
+            let mut q = self.shared.lock();
+            q.batches.clear();
+            q.bytes = 0;
+            q.failing = Some(reason.clone());
+            self.shared.refuse(&mut q, first, &reason);
+            self.shared.stats.storage_ok.store(false, Relaxed);
+            self.shared.not_full.notify_all();
+        }
+        self.shared.progressed();
+        // Logged after the state is set: stderr may be a file on the same failing disk.
+        tracing::error!(path = %self.path.display(), error = %reason,
+            "cannot write the event log; answering 503 and probing every second");
+    }
+
+    /// Under `written` and `synced`, after [`Writer::refuse_group`]: every [`RETRY_INTERVAL`]
+    /// writes `len` bytes (at most [`PROBE_MAX`]) of spaces where the next group would go and
+    /// cuts them back. When that works the disk has room again and batches are let in. The
+    /// probe holds no newline: if the process dies between the write and the cut, start-up
+    /// recovery moves it to `events.ndjson.torn` like any torn tail. Returns when writable,
+    /// or at once when the log is closed (nothing acknowledged is waiting: it was refused).
+    fn probe_until_writable(&mut self, len: usize) -> io::Result<()> {
+        let probe = vec![b' '; len.clamp(1, PROBE_MAX)];
+        let mut probes = 0u64;
+        loop {
+            {
+                let q = self.shared.lock();
+                // `finish` notifies `not_empty`, so a shutdown does not wait out the interval.
+                let q = if q.closed {
+                    q
+                } else {
+                    self.shared
+                        .not_empty
+                        .wait_timeout(q, RETRY_INTERVAL)
+                        .unwrap_or_else(|e| e.into_inner())
+                        .0
+                };
+                if q.closed {
+                    return Ok(());
+                }
+            }
+            probes += 1;
+            let start = self.whole;
+            let wrote = self
+                .sink
+                .truncate(start)
+                .and_then(|()| self.write_group(&probe));
+            let result = wrote.and_then(|()| {
+                self.whole = start;
+                self.sink.truncate(start)
+            });
+            self.whole = start;
+            match result {
+                Ok(()) => {
+                    self.shared.lock().failing = None;
+                    self.shared.stats.storage_ok.store(true, Relaxed);
+                    self.shared.progressed();
+                    tracing::warn!(path = %self.path.display(), probes,
+                        "the event log is writable again; accepting events");
+                    return Ok(());
+                }
+                Err(e) => {
+                    tracing::debug!(error = %e, probes, "event log probe failed");
+                    self.shared.lock().failing = Some(e.to_string());
+                }
             }
         }
     }

@@ -8,6 +8,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::event_log::Ack;
 use clap::{CommandFactory, FromArgMatches, Parser};
 use ingest_http::Limits;
 
@@ -53,6 +54,11 @@ pub struct Config {
     /// Close keep-alive connections idle this long: e.g. 30s, 500ms, 2m
     #[arg(long, default_value = "30s", value_parser = parse_duration)]
     pub idle_timeout: Duration,
+
+    /// When 202 is sent: queued (handed to the writer), written (write(2) returned: survives a
+    /// crash), synced (and fdatasync'ed, one sync per group: survives power loss)
+    #[arg(long, value_enum, default_value_t = Ack::Written)]
+    pub ack: Ack,
 
     /// Log filter (error, warn, info, debug, trace, or tracing directives); RUST_LOG overrides it
     #[arg(long, default_value = "info", value_parser = parse_log_filter)]
