@@ -8,7 +8,10 @@
 #    ROUNDS rounds (default 5) of SECONDS each (default 5), p3 and p4 alternating so that a
 #    noisy neighbour hurts both alike; server pinned to CPU 0, loadgen to CPU 1. p4 runs with
 #    `--threads 1` (one reactor, as p3): its default is one reactor per CPU.
-# 2. System calls per request: strace -c -f on the server while 1,000 connections send 20
+# 2. Server CPU time per GET /health (utime + stime from /proc/PID/stat around a run at 1,000
+#    connections), ROUNDS rounds alternating: less sensitive to neighbours than ok/s, which
+#    also counts the time the server waited for its CPU.
+# 3. System calls per request: strace -c -f on the server while 1,000 connections send 20
 #    requests each (exactly 20,000 GET /health). strace slows the server; only counts matter.
 #
 # Linux only; needs taskset and strace. Loopback only, bounded.
@@ -24,8 +27,10 @@ PID=
 trap '[[ -n $PID ]] && kill -KILL $PID 2>/dev/null; rm -rf "$TMP"' EXIT
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 
-# Each run: a label, the binary, its flags.
-LABELS=(p3-reactor "p4-mio --threads 1")
+# Each run: the phase, then its flags.
+# `--ack queued`: a 202 once the batch is handed to the writer, so that the figures are the
+# loops and not the writer (both phases get the same flag).
+LABELS=("p3-reactor --ack queued" "p4-mio --threads 1 --ack queued")
 
 # start LABEL: start_phase (scripts/lib.sh) pinned to CPU 0; sets PID and ADDR.
 start() {
@@ -71,12 +76,32 @@ for path in /health /ingest; do
         done
     done
     for i in "${!LABELS[@]}"; do
-        printf '%-20s median %7s ok/s   (rounds: %s)\n' "${LABELS[$i]}" \
+        printf '%-32s median %7s ok/s   (rounds: %s)\n' "${LABELS[$i]}" \
             "$(median <"$TMP/rounds-$i")" "$(tr '\n' ' ' <"$TMP/rounds-$i")"
     done
     p3=$(median <"$TMP/rounds-0")
     p4=$(median <"$TMP/rounds-1")
     python3 -c "print(f'p4 / p3 on $path: {$p4 / $p3:.2f}x')"
+done
+
+echo
+echo "## Server CPU time per GET /health (user + system, /proc/PID/stat), 1,000 connections, $ROUNDS rounds of ${SECONDS_PER_RUN}s"
+TICK=$(getconf CLK_TCK)
+for i in "${!LABELS[@]}"; do : >"$TMP/cpu-$i"; done
+for _ in $(seq "$ROUNDS"); do
+    for i in "${!LABELS[@]}"; do
+        start "${LABELS[$i]}"
+        read -r u0 s0 < <(awk '{print $14, $15}' "/proc/$PID/stat")
+        ok=$("${CLIENT_CPU[@]}" "$LOADGEN" --json -c 1000 -d "${SECONDS_PER_RUN}s" "http://$ADDR/health" |
+            python3 -c 'import json,sys; print(json.load(sys.stdin)["outcomes"]["ok"])')
+        read -r u1 s1 < <(awk '{print $14, $15}' "/proc/$PID/stat")
+        stop
+        python3 -c "print(round((($u1 - $u0) + ($s1 - $s0)) / $TICK * 1e6 / $ok, 2))" >>"$TMP/cpu-$i"
+    done
+done
+for i in "${!LABELS[@]}"; do
+    printf '%-32s median %6s us   (rounds: %s)\n' "${LABELS[$i]}" \
+        "$(median <"$TMP/cpu-$i")" "$(tr '\n' ' ' <"$TMP/cpu-$i")"
 done
 
 echo
