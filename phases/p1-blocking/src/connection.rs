@@ -55,11 +55,24 @@ pub fn serve_connection(
                 return Ok(());
             }
         }
-        if conn.is_done() || !conn.wants_read() {
+        if conn.is_done() {
             return Ok(());
         }
 
-        // 2. Between requests, shutdown may close us (see `live`). Mark idle *before*
+        // ANCHOR: wait_for_writer
+        // 2. A `POST /ingest` answered later (`--ack written|synced`): this thread has
+        //    nothing else to do, so it sleeps until the writer has the batch, then goes
+        //    round to write the answer (and whatever pipelined requests it unblocked).
+        if conn.is_waiting() {
+            service.wait_for_answer(&mut conn);
+            continue;
+        }
+        // ANCHOR_END: wait_for_writer
+        if !conn.wants_read() {
+            return Ok(());
+        }
+
+        // 3. Between requests, shutdown may close us (see `live`). Mark idle *before*
         //    checking the flag, so that shutdown cannot miss this connection.
         membership.set_idle(conn.is_idle());
         if shutdown.is_triggered() {
@@ -69,7 +82,7 @@ pub fn serve_connection(
             }
         }
 
-        // 3. Read, at most until the connection's next deadline.
+        // 4. Read, at most until the connection's next deadline.
         set_read_timeout(&stream, conn.deadline())?;
         let read = socket.read(&mut buf);
         membership.set_idle(false);

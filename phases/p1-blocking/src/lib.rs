@@ -18,6 +18,17 @@
 //! - **Shutdown is awkward.** Another thread cannot interrupt a blocked `read()` without
 //!   closing the socket under it; see [`live`].
 //!
+//! ## Waiting for the writer
+//!
+//! Under `--ack written` (the default) and `--ack synced`, a `202` goes out only once the
+//! event log's writer thread has written (and synced) the batch. A connection's thread has
+//! nothing else to do meanwhile, so it simply blocks: `Service::wait_for_answer` sleeps on the
+//! event log's condition variable until the writer reports the batch, then the loop writes
+//! the answer and reads on. Every other connection has its own thread and carries on. The
+//! writer groups whatever batches the waiting threads queued into one `write` (and one
+//! `fdatasync`), so a thousand threads waiting at once cost the disk one group, not a
+//! thousand writes. A waiting connection is not idle: shutdown lets it finish (see [`live`]).
+//!
 //! ## What it leaves out on purpose
 //!
 //! A bound on threads other than `--max-conns` (phase 2 adds a pool), and non-blocking I/O

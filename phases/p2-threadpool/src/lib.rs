@@ -16,6 +16,17 @@
 //! afford, and browsers and load balancers keep connections idle all the time. Phase 3 serves
 //! all of them from one thread.
 //!
+//! ## Waiting for the writer
+//!
+//! A worker runs phase 1's connection loop, so under `--ack written` (the default) and
+//! `--ack synced` it blocks in `Service::wait_for_answer` until the event log's writer has
+//! written the batch, exactly as phase 1's thread does. The connections queued for the pool
+//! lose nothing by it (they wait for a worker whose connection *closes*, which waiting does
+//! not change), but the pool now bounds something new: at most `--threads` requests can wait
+//! for the writer at once, so a group the writer writes (and syncs) carries at most
+//! `--threads` batches. Under `--ack synced` that caps the served connections at about
+//! `--threads` answers per `fdatasync`; the chapter measures it.
+//!
 //! ## What it leaves out on purpose
 //!
 //! Growing or shrinking the pool, and fairness between connections (a worker could give up a

@@ -19,8 +19,20 @@
 //!   reading a client that does not read its answers, resume when it catches up.
 //! - **Timers.** Header, idle and write-stall deadlines in a heap that sets the poll timeout
 //!   ([`timers`]).
-//! - **Shutdown through the poller.** A signal makes a self-pipe readable; the loop sees it
-//!   like any other socket.
+//! - **Waking the poller from another thread.** A [`poll::Waker`] (an `eventfd` on Linux, a
+//!   user event on kqueue) is how a signal, or the event log's writer, makes `poll` return;
+//!   the loop sees it like any other source.
+//!
+//! ## Waiting for the writer
+//!
+//! Under `--ack written` (the default) a `202` goes out only once the event log's writer has
+//! written the batch. The loop cannot block for that, so the connection waits instead
+//! (`Conn::is_waiting`): it reads and answers nothing more, and the reactor keeps it in a
+//! list. Before sleeping with that list non-empty, the loop arms its `LogWatch`, and the
+//! writer, after its next group, wakes the loop through the waker; on every turn the loop
+//! asks `watch.moved()` and, if so, polls each waiting connection. One that got its answer
+//! is driven like after a read: write, then read again, because bytes that arrived while it
+//! waited raised their one edge-triggered event then.
 //!
 //! ## Where it breaks
 //!
@@ -53,11 +65,12 @@
 //! # Layout
 //!
 //! - this file: [`serve`], which builds the reactor and runs it.
-//! - [`poll`]: `Poll`, `Registry`, `Token`, `Interest`, `Events`: mio's vocabulary, so that
-//!   phase 4 is a small diff.
+//! - [`poll`]: `Poll`, `Registry`, `Token`, `Interest`, `Events`, `Waker`: mio's
+//!   vocabulary, so that phase 4 is a small diff.
 //! - [`sys`]: the system calls. `sys/epoll.rs` (Linux) and `sys/kqueue.rs` (macOS, BSD),
 //!   picked by one `cfg` list in `sys/mod.rs`; `sys/net.rs`, `accept4` where it exists.
-//! - [`reactor`]: the event loop: dispatch events, expire timers, shut down. Its accept
+//! - [`reactor`]: the event loop: dispatch events, poll the connections that wait on the
+//!   event log, expire timers, shut down. Its accept
 //!   path (admission, the `503`, the EMFILE reserve) is in `reactor/accept.rs`.
 //! - [`connection`]: one connection's readiness handling: read, write, backpressure.
 //! - [`slab`]: connections indexed by token, with generations.

@@ -1,4 +1,4 @@
-//! The portable face of the poller: `Poll`, `Registry`, `Token`, `Interest`, `Events`.
+//! The portable face of the poller: `Poll`, `Registry`, `Token`, `Interest`, `Events`, `Waker`.
 //!
 //! These are mio's names, on purpose: phase 4 replaces this module with `mio` and the reactor
 //! barely changes. What each OS does underneath lives in [`crate::sys`] (`epoll.rs` on Linux,
@@ -20,7 +20,7 @@ use crate::sys;
 /// The caller's name for a registered source, handed back in every event for it.
 ///
 /// The reactor uses slab indices as tokens, so an event leads straight to its connection
-/// without a lookup; a few large values are reserved for the listener and the shutdown pipe.
+/// without a lookup; a few large values are reserved for the listener and the waker.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Token(pub usize);
 
@@ -127,6 +127,36 @@ impl Registry {
         self.selector.deregister(source.as_raw_fd())
     }
 }
+
+// ANCHOR: waker
+/// Wakes a [`Poll`] from another thread: its `poll` returns with an event carrying the
+/// waker's token. For what is not a socket but must wake the loop: a shutdown signal, the
+/// event log's writer finishing a batch a connection waits for.
+///
+/// Made like any source, registered under a token; then any thread calls [`Waker::wake`].
+/// Wake-ups before the `poll` are not lost, and several before one `poll` come as one event.
+/// Underneath, an `eventfd` on Linux and a user event (`EVFILT_USER`) on kqueue, as in mio.
+// NB: mio allows one `Waker` per `Poll`; so does this reactor, which shares its one waker
+// (in an `Arc`) between everything that wakes it.
+pub struct Waker {
+    inner: sys::Waker,
+}
+
+impl Waker {
+    /// Registers a new waker with `registry`'s `Poll`; its events will carry `token`.
+    pub fn new(registry: &Registry, token: Token) -> io::Result<Waker> {
+        Ok(Waker {
+            inner: sys::Waker::new(&registry.selector, token)?,
+        })
+    }
+
+    /// Makes the `Poll` return (now, or at its next `poll`). Never blocks; callable from any
+    /// thread.
+    pub fn wake(&self) -> io::Result<()> {
+        self.inner.wake()
+    }
+}
+// ANCHOR_END: waker
 
 /// The events one [`Poll::poll`] returned, in a buffer reused from one poll to the next.
 pub struct Events {
@@ -324,6 +354,40 @@ mod tests {
             poll_once(&mut poll, &mut events, NOW).is_empty(),
             "and no error event is left for a later poll"
         );
+    }
+
+    /// A wake-up from another thread makes `poll` return with the waker's token; wake-ups
+    /// before a `poll` come as one event, and each later wake-up as a new one, though nothing
+    /// ever reads the eventfd (each write is an edge).
+    #[test]
+    fn waker_wakes_poll_once_per_batch_of_wake_ups() {
+        let mut poll = Poll::new().unwrap();
+        let mut events = Events::with_capacity(8);
+        let waker = std::sync::Arc::new(Waker::new(poll.registry(), Token(7)).unwrap());
+        assert!(poll_once(&mut poll, &mut events, NOW).is_empty());
+
+        waker.wake().unwrap();
+        waker.wake().unwrap();
+        let got = poll_once(&mut poll, &mut events, SOON);
+        assert_eq!(got.len(), 1, "two wake-ups, one event: {got:?}");
+        assert_eq!(got[0].token(), Token(7));
+        assert!(got[0].is_readable());
+        assert!(poll_once(&mut poll, &mut events, NOW).is_empty());
+
+        for round in 0..3 {
+            let other = std::sync::Arc::clone(&waker);
+            let thread = std::thread::spawn(move || {
+                std::thread::sleep(Duration::from_millis(20));
+                other.wake().unwrap();
+            });
+            let got = poll_once(&mut poll, &mut events, Some(Duration::from_secs(5)));
+            thread.join().unwrap();
+            assert_eq!(
+                got.iter().map(Event::token).collect::<Vec<_>>(),
+                [Token(7)],
+                "round {round}"
+            );
+        }
     }
 
     /// Interests combine and report what they contain.

@@ -15,6 +15,9 @@
 //!   buffers, then TCP's flow control stops the client. Nothing here ever blocks, so the
 //!   deadlock of a server stuck in `write()` while its client is stuck in its own `write()`
 //!   cannot happen: a stuck connection just waits for an event, or for its deadline.
+//! - **Waiting for the writer.** A request `Conn` answers later (`--ack written`) stops the
+//!   reading; the reactor polls the connection when the event log moves on
+//!   ([`Connection::poll_pending`]), and then it reads again what arrived meanwhile.
 //!
 //! This is phase 3's file with mio's types: the socket is a `mio::net::TcpStream`, the event a
 //! `mio::event::Event`. Readiness handling does not depend on who delivers the events.
@@ -47,6 +50,9 @@ pub struct Connection {
     peer_hung_up: bool,
     /// The timer heap's entry for this connection (see [`p3_reactor::timers`]).
     pub timer: TimerHandle,
+    /// In the reactor's list of connections that wait on the event log: set and cleared by
+    /// the reactor, so that a connection is listed once however often it is settled.
+    pub listed: bool,
     /// Counts this connection in `connections_open` (and against `--max-conns`) until it is
     /// dropped.
     _guard: ConnectionGuard,
@@ -62,6 +68,7 @@ impl Connection {
             read_ready: false,
             peer_hung_up: false,
             timer: TimerHandle::default(),
+            listed: false,
             _guard: guard,
         }
     }
@@ -81,6 +88,12 @@ impl Connection {
     /// The socket should be closed and the connection dropped.
     pub fn is_done(&self) -> bool {
         self.conn.is_done()
+    }
+
+    /// A request waits on the event log: the reactor must call
+    /// [`Connection::poll_pending`] when the log moves on, since no socket event will.
+    pub fn is_waiting(&self) -> bool {
+        self.conn.is_waiting()
     }
 
     /// Handles one event from the poller. `scratch` is the reactor's one read buffer.
@@ -136,6 +149,23 @@ impl Connection {
         self.conn.begin_shutdown();
         self.make_progress(scratch, service, now)
     }
+
+    // ANCHOR: poll_pending
+    /// The event log moved on: if the waiting request's answer is there, write it and go on
+    /// as after a read. Bytes that arrived while the connection waited were announced by an
+    /// event then, when we did not read: `read_ready` remembers them, and no new event will.
+    pub fn poll_pending(
+        &mut self,
+        scratch: &mut [u8],
+        service: &Service,
+        now: Instant,
+    ) -> io::Result<()> {
+        if !self.conn.poll_pending(now, service) {
+            return Ok(()); // still waiting
+        }
+        self.make_progress(scratch, service, now)
+    }
+    // ANCHOR_END: poll_pending
 
     /// Writes what can be written, then reads what can be read.
     fn make_progress(

@@ -14,8 +14,8 @@
 //!   mio also emulates readiness over IOCP on Windows, but this phase reuses phase 3's slab
 //!   and timers and so runs where phase 3 does: Unix only, Linux, macOS and the BSDs). The
 //!   reactor obeys the same rules as in phase 3: accept and read until `WouldBlock`, write
-//!   interest only while output waits. Shutdown wakes `poll` through a `mio::Waker` instead
-//!   of a self-pipe.
+//!   interest only while output waits. A `mio::Waker` stands in for phase 3's hand-made
+//!   one (the same eventfd, the same `EVFILT_USER`).
 //! - **A reactor per core.** The reactors share nothing but the `Service` (its stats are
 //!   atomics, its event log a bounded queue to the writer thread): no connection moves between
 //!   them, and each one's state is touched by its own thread only. N copies of phase 3.
@@ -23,6 +23,15 @@
 //!   kernel hashes each new connection to one of them ([`listeners`]). Each reactor logs how
 //!   many it accepted when it stops (`reactor stopped reactor=1 accepted=...`).
 //! - **Unchanged, reused:** phase 3's slab and timer heap, imported from `p3-reactor`.
+//!
+//! ## Waiting for the writer
+//!
+//! As in phase 3: under `--ack written` (the default) a connection whose request waits for
+//! the event log's writer sits in its reactor's list, the reactor arms its `LogWatch` before
+//! sleeping, the writer wakes that reactor's `mio::Waker` after a group, and the reactor
+//! polls the waiting connections when `watch.moved()`, then writes and reads again for each
+//! that got its answer. Each reactor has its own watch and waker: the writer wakes only the
+//! reactors that have a connection waiting.
 //!
 //! ## Where it breaks
 //!
@@ -65,7 +74,8 @@
 //! - this file: [`serve`], which sets up the listeners, starts a reactor thread for each,
 //!   and joins them.
 //! - [`listeners`]: one listener per reactor: the `SO_REUSEPORT` group, or one shared socket.
-//! - [`reactor`]: the event loop: dispatch events, expire timers, shut down; the accept path
+//! - [`reactor`]: the event loop: dispatch events, poll the connections that wait on the
+//!   event log, expire timers, shut down; the accept path
 //!   in `reactor/accept.rs` (phase 3's two files, on mio).
 //! - [`connection`]: one connection's readiness handling: read, write, backpressure (phase
 //!   3's, on mio).

@@ -3,18 +3,19 @@
 //!
 //! ```text
 //! loop {
-//!     sleep in poll() until a socket is ready or the earliest deadline comes
-//!     for each event: the listener -> accept; the waker -> drain; else -> connection
+//!     sleep in poll() until a socket is ready, the waker is woken, or the earliest deadline
+//!     for each event: the listener -> accept; the waker -> shutdown?; else -> connection
+//!     the event log moved? poll each connection that waits on it
 //!     call on_deadline for each connection whose deadline passed
 //! }
 //! ```
 //!
 //! The loop sleeps in `poll` and, by design, nowhere else: sockets are non-blocking, and the
-//! disk is the event log writer thread's business. The one exception is that hand-off:
-//! [`ingest_service::EventLog::append`] puts a batch in a bounded queue, and blocks while
-//! the queue is full (the disk slower than the clients), stalling every connection of this
-//! loop until the writer makes room. Otherwise, whatever one connection does, the others wait
-//! only for the CPU time it takes.
+//! disk is the event log writer thread's business. A request that must wait for the writer
+//! (`--ack written` or `synced`, or any batch while the writer's queue is full) leaves its
+//! connection waiting ([`ingest_http::Conn::is_waiting`]) in the `waiting` list, and the
+//! writer wakes the loop through the waker when it has moved on. Whatever one connection
+//! does, the others wait only for the CPU time it takes.
 
 mod accept;
 
@@ -23,6 +24,7 @@ use std::io::{self, ErrorKind};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use ingest_service::event_log::LogWatch;
 use ingest_service::{Service, Shutdown, DRAIN_TIMEOUT};
 use mio::event::Event;
 use mio::net::TcpListener;
@@ -36,8 +38,8 @@ use crate::connection::Connection;
 /// The listener's token. Connections use slab indices, which never get this large.
 // NB: mio reserves no tokens; these are our choice (mio's own examples do the same).
 const LISTENER: Token = Token(usize::MAX);
-/// The shutdown waker's token.
-const SHUTDOWN: Token = Token(usize::MAX - 1);
+/// The waker's token: shutdown, or the event log's writer moved on.
+const WAKER: Token = Token(usize::MAX - 1);
 
 /// Events taken from the kernel per `poll`. More ready sockets than this are not lost: they
 /// come with the next `poll`. 1024 amortises the system call well; a larger buffer only adds
@@ -62,6 +64,11 @@ pub struct Reactor {
     service: Arc<Service>,
     /// Live connections, indexed by token.
     connections: Slab<Connection>,
+    /// The event log writer's progress as this loop saw it, and its way to wake the loop.
+    watch: LogWatch,
+    /// Connections that wait on the event log, by slab key and generation. A connection
+    /// closed while it waited leaves a stale entry, dropped at the next look.
+    waiting: Vec<(usize, u64)>,
     timers: Timers,
     scratch: Box<[u8]>,
     /// A descriptor held in reserve (on `/dev/null`) for when the process runs out: see
@@ -73,7 +80,8 @@ pub struct Reactor {
 }
 
 impl Reactor {
-    /// Sets up the poller, registers the listener, and has shutdown wake the poller.
+    /// Sets up the poller, registers the listener, and has shutdown and the event log wake
+    /// the poller.
     pub fn new(
         id: usize,
         listener: std::net::TcpListener,
@@ -87,15 +95,23 @@ impl Reactor {
         let poll = Poll::new()?;
         poll.registry()
             .register(&mut listener, LISTENER, Interest::READABLE)?;
-        // NB: phase 3 made a self-pipe. mio brings its own wake-up source (an eventfd on
-        // Linux, an `EVFILT_USER` event on kqueue), one per `Poll`; the shutdown callback, on
-        // the signal thread, pokes it.
-        let waker = Waker::new(poll.registry(), SHUTDOWN)?;
+        // ANCHOR: waker
+        // One waker (one per `Poll`, as in mio) for all that is not a socket: the shutdown
+        // callback, on the signal thread, and the event log's writer, after a group while
+        // this loop has armed its watch. A wake-up before the first `poll` is not lost.
+        let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
+        let on_shutdown = Arc::clone(&waker);
         shutdown.on_trigger(move || {
-            if let Err(e) = waker.wake() {
-                warn!("cannot wake a reactor for shutdown: {e}");
+            if let Err(e) = on_shutdown.wake() {
+                warn!("cannot wake the reactor for shutdown: {e}");
             }
         });
+        let watch = service.watch(move || {
+            if let Err(e) = waker.wake() {
+                warn!("cannot wake the reactor for the event log: {e}");
+            }
+        });
+        // ANCHOR_END: waker
         Ok(Reactor {
             id,
             accepted: 0,
@@ -104,6 +120,8 @@ impl Reactor {
             shutdown,
             service,
             connections: Slab::new(),
+            watch,
+            waiting: Vec::new(),
             timers: Timers::default(),
             scratch: vec![0; SCRATCH_BUFFER].into_boxed_slice(),
             reserve_fd: accept::open_reserve_fd(),
@@ -130,7 +148,12 @@ impl Reactor {
                 }
             }
 
-            let timeout = self.poll_timeout(Instant::now());
+            let mut timeout = self.poll_timeout(Instant::now());
+            // Connections wait on the event log: ask its writer to wake us when it moves on,
+            // and do not sleep at all if it moved since we last looked.
+            if !self.waiting.is_empty() && self.watch.arm() {
+                timeout = Some(Duration::ZERO);
+            }
             match self.poll.poll(&mut events, timeout) {
                 Ok(()) => {}
                 // A signal interrupted the wait. If it was SIGINT/SIGTERM, the waker is (or is
@@ -146,9 +169,15 @@ impl Reactor {
             for event in events.iter() {
                 match event.token() {
                     LISTENER => self.accept(now),
-                    SHUTDOWN => self.begin_shutdown(now),
+                    // Shutdown, or the writer: `begin_shutdown` acts only on the first
+                    // wake-up after a trigger; the writer's progress is looked at below.
+                    WAKER => self.begin_shutdown(now),
                     token => self.on_connection_event(token, event, now),
                 }
+            }
+            // One atomic load each turn, whatever woke us.
+            if self.watch.moved() {
+                self.poll_waiting(now);
             }
             self.expire_timers(Instant::now());
         }
@@ -186,7 +215,8 @@ impl Reactor {
     }
 
     /// After a connection did I/O: close it if it is done or failed; otherwise update its
-    /// registration (write interest on or off) and its timer.
+    /// registration (write interest on or off) and its timer, and list it if it now waits on
+    /// the event log.
     fn settle(&mut self, token: Token, result: io::Result<()>) {
         let Some(generation) = self.connections.generation(token.0) else {
             return;
@@ -207,6 +237,10 @@ impl Reactor {
                 connection
                     .timer
                     .update(deadline, token.0, generation, &mut self.timers);
+                if connection.is_waiting() && !connection.listed {
+                    connection.listed = true;
+                    self.waiting.push((token.0, generation));
+                }
             }
             Ok(false) => self.close(token),
             Err(e) => {
@@ -228,6 +262,28 @@ impl Reactor {
             }
         }
     }
+
+    // ANCHOR: poll_waiting
+    /// The event log's writer moved on: ask each waiting connection whether its answer is
+    /// there, and drive the ones that got it like after a read (`settle` lists again those
+    /// that still wait, or wait again for a request that was pipelined behind).
+    fn poll_waiting(&mut self, now: Instant) {
+        for (key, generation) in std::mem::take(&mut self.waiting) {
+            // Stale: closed while it waited (peer reset, drain timeout), and the slot may
+            // hold a newer connection. Its batch is stored all the same; the answer goes
+            // nowhere.
+            if self.connections.generation(key) != Some(generation) {
+                continue;
+            }
+            let Some(connection) = self.connections.get_mut(key) else {
+                continue;
+            };
+            connection.listed = false;
+            let result = connection.poll_pending(&mut self.scratch, &self.service, now);
+            self.settle(Token(key), result);
+        }
+    }
+    // ANCHOR_END: poll_waiting
 
     // ANCHOR: timers
     /// Calls `on_deadline` for every connection whose deadline has passed.
@@ -269,7 +325,7 @@ impl Reactor {
     /// loop run until they have (or the drain timeout passes).
     fn begin_shutdown(&mut self, now: Instant) {
         if self.drain_deadline.is_some() || !self.shutdown.is_triggered() {
-            return; // already draining, or a spurious event
+            return; // already draining, or the wake-up was the event log's
         }
         info!(
             connections = self.connections.len(),
@@ -280,8 +336,8 @@ impl Reactor {
             // Deregistered and dropped: new connects are refused by the kernel from here on.
             let _ = registry.deregister(&mut listener);
         }
-        // NB: a mio `Waker` cannot be deregistered (it is not a `Source`); a second wake-up
-        // finds `drain_deadline` set and is ignored.
+        // The waker stays registered: the event log's writer still wakes us for the
+        // connections that wait on it, which finish their requests before the loop ends.
         self.drain_deadline = Some(now + DRAIN_TIMEOUT);
         for key in self.connections.keys() {
             let Some(connection) = self.connections.get_mut(key) else {

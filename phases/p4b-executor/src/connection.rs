@@ -3,9 +3,10 @@
 //! Phase 4's `Connection` was called by the reactor with "readable", "writable", "deadline"
 //! and had to keep, in fields, where it was between calls (`read_ready`, the registered
 //! interest, a timer handle). Here the connection is a loop that writes what it owes, then
-//! waits in a `select` for whichever comes first: shutdown, the deadline, or the socket. The
-//! compiler turns the loop into a state machine; its fields are the variables alive across
-//! the `.await`: `stream`, `conn`, `shutting_down`.
+//! waits in a `select` for whichever comes first: shutdown, the deadline, the socket, or
+//! (while a request waits for the event log's writer) its answer. The compiler turns the
+//! loop into a state machine; its fields are the variables alive across the `.await`:
+//! `stream`, `conn`, `shutting_down`.
 //!
 //! Everything the task waits on is cancel-safe. When the deadline wins, the losing
 //! [`crate::net::Ready`] is dropped and nothing is lost, because no byte was read into it:
@@ -24,6 +25,7 @@ use std::time::{Duration, Instant};
 use ingest_http::{Conn, Handler};
 use ingest_service::{Service, Shutdown};
 
+use crate::ack::answered;
 use crate::executor::shutdown_requested;
 use crate::net::TcpStream;
 use crate::reactor::Reactor;
@@ -42,6 +44,8 @@ enum Woken {
     Shutdown,
     Deadline,
     Socket,
+    /// The request that waited for the event log has its answer.
+    Answered,
 }
 
 // ANCHOR: serve_connection
@@ -64,26 +68,36 @@ pub async fn serve_connection(
         }
         // 2. Wait for whichever comes first. The shutdown branch is left out once seen
         //    (`None`), and the socket branch asks only for what `Conn` wants: no reading
-        //    above the high-water mark, no writability while nothing is pending.
-        // Nothing left that could wake us (no deadline, nothing to read or write): a
-        // connection in that state has nothing more to do. (`Conn` never gets there; if it
-        // did, the task would otherwise sleep until the drain at shutdown.)
-        if conn.deadline().is_none() && !conn.wants_read() && !conn.wants_write() {
+        //    above the high-water mark or while a request waits for the event log, no
+        //    writability while nothing is pending.
+        // Nothing left that could wake us (no deadline, nothing to read or write, no
+        // answer to wait for): a connection in that state has nothing more to do. (`Conn`
+        // never gets there; if it did, the task would otherwise sleep until the drain.)
+        if conn.deadline().is_none()
+            && !conn.wants_read()
+            && !conn.wants_write()
+            && !conn.is_waiting()
+        {
             break;
         }
         let shutdown_branch = (!shutting_down).then(|| shutdown_requested(shutdown));
         let socket = stream.ready(conn.wants_read(), conn.wants_write());
         let deadline = conn.deadline().map(|at| sleep_until(reactor, at));
+        // Last, as it borrows `conn` until the `select` is over.
+        let answer = conn
+            .is_waiting()
+            .then(|| answered(&mut conn, service, reactor));
         let woken = select(
             select(optional(shutdown_branch), optional(deadline)),
-            socket,
+            select(socket, optional(answer)),
         )
         .await;
-        // The losers of both `select`s are dropped by now: cancelled.
+        // The losers of every `select` are dropped by now: cancelled.
         match woken {
             Either::Left(Either::Left(())) => Woken::Shutdown,
             Either::Left(Either::Right(())) => Woken::Deadline,
-            Either::Right(_) => Woken::Socket,
+            Either::Right(Either::Left(_)) => Woken::Socket,
+            Either::Right(Either::Right(())) => Woken::Answered,
         }
         .apply(&mut conn, &mut shutting_down);
     }
@@ -97,8 +111,9 @@ pub async fn serve_connection(
 // ANCHOR_END: serve_connection
 
 impl Woken {
-    /// Tells `conn` what happened. A socket event needs no call: the loop's next round reads
-    /// and writes.
+    /// Tells `conn` what happened. A socket event or an answer needs no call: the loop's
+    /// next round writes, and reads again (bytes that came while the request waited raised
+    /// no new edge, and may hold the next pipelined requests).
     fn apply(self, conn: &mut Conn, shutting_down: &mut bool) {
         match self {
             Woken::Shutdown => {
@@ -108,7 +123,7 @@ impl Woken {
                 conn.begin_shutdown();
             }
             Woken::Deadline => conn.on_deadline(Instant::now()),
-            Woken::Socket => {}
+            Woken::Socket | Woken::Answered => {}
         }
     }
 }

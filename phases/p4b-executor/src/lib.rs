@@ -19,6 +19,17 @@
 //! - **Cancellation by drop.** [`select`] drops the future that lost; [`time::Sleep`] takes
 //!   its timer out in `Drop`. Everything the connection waits on is cancel-safe.
 //!
+//! ## Waiting for the writer
+//!
+//! Under `--ack written` (the default) a `POST /ingest` is answered once the event log's
+//! writer thread has written the batch, and `Conn` waits meanwhile. The connection's task
+//! awaits [`ack::answered`] in its `select`, beside the socket and the deadline: the future
+//! asks `Conn::poll_pending`, and if the answer is not in, files the task's waker in the
+//! reactor's list of log waiters. Before sleeping with that list non-empty, the reactor
+//! arms its `LogWatch`, so the writer's next group interrupts `epoll_wait` through the same
+//! `mio::Waker` as shutdown; after every wait, if the watch moved, the reactor wakes the
+//! list. Only the task that waits is parked: the thread goes on serving the others.
+//!
 //! ## What it leaves out on purpose
 //!
 //! More than one thread: one executor, one reactor, one core, like phase 3 (`--threads` is
@@ -49,10 +60,12 @@
 //! - [`net`]: `TcpListener` and `TcpStream` whose operations are futures.
 //! - [`time`]: [`time::Sleep`], a deadline as a future.
 //! - [`select`]: two futures, first one wins, the other is dropped.
+//! - [`ack`]: a future that waits for the event log's writer, not for a socket.
 //! - [`connection`]: one connection as one task.
 
 #![warn(missing_docs)]
 
+pub mod ack;
 pub mod connection;
 pub mod executor;
 pub mod net;
@@ -95,6 +108,7 @@ pub fn serve(server: Server) -> io::Result<()> {
         config: _,
     } = server;
     let reactor = Rc::new(Reactor::new()?);
+    reactor.watch_log(&service);
     let executor = Rc::new(Executor::new(Rc::clone(&reactor), shutdown.clone()));
     let listener = TcpListener::new(listener, &reactor)?;
     let scratch: Scratch = Rc::new(RefCell::new(vec![0; SCRATCH_BUFFER].into_boxed_slice()));

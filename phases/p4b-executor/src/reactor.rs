@@ -16,6 +16,11 @@
 //! re-registered: readiness is remembered here until an I/O call says `WouldBlock` (see
 //! [`crate::net`]), so an edge reported while nobody waited is not lost. This is tokio's
 //! design (its `ScheduledIo`); phase 4 switched write interest on and off instead.
+//!
+//! One thing tasks wait for is not a socket: the event log's writer thread (`--ack
+//! written`). The reactor keeps a list of those tasks' wakers beside the sockets' and wakes
+//! them all when the log's [`LogWatch`] says the writer moved on; the writer makes `poll`
+//! return through the same `mio::Waker` as shutdown ([`crate::ack`]).
 
 use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, HashMap};
@@ -24,11 +29,13 @@ use std::sync::Arc;
 use std::task::Waker;
 use std::time::{Duration, Instant};
 
+use ingest_service::event_log::LogWatch;
+use ingest_service::Service;
 use mio::event::Source;
 use mio::{Events, Interest, Poll, Registry, Token};
 
-/// The token of the `mio::Waker` that interrupts `poll` (shutdown, a wake from another
-/// thread). Sockets get tokens counting up from 0, which never get this large.
+/// The token of the `mio::Waker` that interrupts `poll` (shutdown, the event log's writer,
+/// a wake from another thread). Sockets get tokens counting up from 0, which never get this large.
 const UNPARK: Token = Token(usize::MAX);
 
 /// Events taken from the kernel per `poll`, as in phase 4.
@@ -67,6 +74,19 @@ struct IoState {
 }
 // ANCHOR_END: io_state
 
+// ANCHOR: log_waiters
+/// The tasks waiting for the event log's writer, and how the reactor learns it moved.
+#[derive(Default)]
+struct LogWaiters {
+    /// The reactor's registration with the log ([`Reactor::watch_log`]).
+    watch: Option<LogWatch>,
+    /// The waiting tasks' wakers, by a key that lets a dropped future take its own out,
+    /// as a timer does.
+    wakers: HashMap<u64, Waker>,
+    next_key: u64,
+}
+// ANCHOR_END: log_waiters
+
 /// The reactor: the poller, the sockets registered with it, the timers.
 ///
 /// Shared as `Rc<Reactor>` by every socket and timer (one thread only), with `RefCell`s
@@ -82,6 +102,8 @@ pub struct Reactor {
     /// Pending timers in deadline order; the `u64` tells apart timers with equal deadlines.
     timers: RefCell<BTreeMap<(Instant, u64), Waker>>,
     next_timer: Cell<u64>,
+    /// Tasks whose connection waits for the event log (`--ack written`).
+    log: RefCell<LogWaiters>,
     unpark: Arc<mio::Waker>,
 }
 
@@ -99,6 +121,7 @@ impl Reactor {
             next_token: Cell::new(0),
             timers: RefCell::new(BTreeMap::new()),
             next_timer: Cell::new(0),
+            log: RefCell::new(LogWaiters::default()),
             unpark,
         })
     }
@@ -108,6 +131,43 @@ impl Reactor {
     // wakes from other threads.
     pub fn unpark_handle(&self) -> Arc<mio::Waker> {
         Arc::clone(&self.unpark)
+    }
+
+    // ANCHOR: watch_log
+    /// Registers with `service`'s event log: its writer will interrupt `poll` after a group
+    /// whenever a task waits for it. Call once, before serving.
+    pub fn watch_log(&self, service: &Service) {
+        let unpark = Arc::clone(&self.unpark);
+        // Runs on the writer thread, at most once per group: one `eventfd` write, which
+        // never blocks. A failed wake would leave tasks waiting, but it cannot fail short
+        // of the reactor being gone.
+        let watch = service.watch(move || {
+            if let Err(e) = unpark.wake() {
+                tracing::warn!("cannot wake the reactor for the event log: {e}");
+            }
+        });
+        self.log.borrow_mut().watch = Some(watch);
+    }
+    // ANCHOR_END: watch_log
+
+    /// Files `waker` to be woken when the event log moves on; returns its key.
+    pub fn add_log_waiter(&self, waker: Waker) -> u64 {
+        let mut log = self.log.borrow_mut();
+        debug_assert!(log.watch.is_some(), "no LogWatch: call Reactor::watch_log");
+        let key = log.next_key;
+        log.next_key += 1;
+        log.wakers.insert(key, waker);
+        key
+    }
+
+    /// Takes out a log waiter that is no longer wanted (its future was dropped or re-polled).
+    pub fn cancel_log_waiter(&self, key: u64) {
+        self.log.borrow_mut().wakers.remove(&key);
+    }
+
+    /// Tasks filed to be woken by the event log.
+    pub fn pending_log_waiters(&self) -> usize {
+        self.log.borrow().wakers.len()
     }
 
     /// Registers `source` for reading and writing, edge-triggered, once for its whole life.
@@ -192,7 +252,10 @@ impl Reactor {
     /// Sleeps in `epoll_wait` until an event, the earliest timer, or `max_wait`. Wakes no
     /// one: [`Reactor::dispatch`] does, once the executor knows its thread is awake.
     pub fn wait(&self, max_wait: Option<Duration>) -> io::Result<()> {
-        let timeout = self.next_timeout(Instant::now(), max_wait);
+        let mut timeout = self.next_timeout(Instant::now(), max_wait);
+        if self.arm_log_watch() {
+            timeout = Some(Duration::ZERO); // the log moved already: wake its tasks first
+        }
         let mut events = self.events.borrow_mut();
         match self.poll.borrow_mut().poll(&mut events, timeout) {
             Ok(()) => Ok(()),
@@ -211,7 +274,8 @@ impl Reactor {
         let events = self.events.borrow();
         let mut sources = self.sources.borrow_mut();
         for event in events.iter() {
-            // UNPARK only had to end the wait: the executor looks at what it was for.
+            // UNPARK only had to end the wait: the executor (shutdown) and
+            // `wake_log_waiters` (the event log) look at what it was for.
             let Some(state) = sources.get_mut(&event.token()) else {
                 continue;
             };
@@ -232,8 +296,37 @@ impl Reactor {
         }
         drop((events, sources));
         self.fire_timers(Instant::now());
+        self.wake_log_waiters();
     }
     // ANCHOR_END: turn
+
+    // ANCHOR: log_turn
+    /// Before sleeping: if tasks wait for the event log, ask its writer for a wake-up, and
+    /// say whether the log moved since [`Reactor::wake_log_waiters`] last looked (then do
+    /// not sleep). The [`LogWatch`] protocol: arm, then look, so no wake-up is lost.
+    fn arm_log_watch(&self) -> bool {
+        let log = self.log.borrow();
+        match &log.watch {
+            Some(watch) if !log.wakers.is_empty() => watch.arm(),
+            _ => false,
+        }
+    }
+
+    /// After every wait, whatever ended it (the writer's wake-up shares its token with
+    /// shutdown): if the log moved, wake every task that waits for it. Each one asks its
+    /// own `Conn` whether its answer is in, and files itself again if not.
+    fn wake_log_waiters(&self) {
+        let mut log = self.log.borrow_mut();
+        if !log.watch.as_mut().is_some_and(LogWatch::moved) {
+            return;
+        }
+        let wakers = std::mem::take(&mut log.wakers);
+        drop(log); // a woken task only queues itself, but keep the borrow short anyway
+        for waker in wakers.into_values() {
+            waker.wake();
+        }
+    }
+    // ANCHOR_END: log_turn
 
     /// How long `poll` may sleep: until the earliest timer, and no longer than `max_wait`.
     fn next_timeout(&self, now: Instant, max_wait: Option<Duration>) -> Option<Duration> {

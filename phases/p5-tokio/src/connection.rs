@@ -4,7 +4,8 @@
 //! and the reactor called into it with "readable", "writable", "deadline passed"; the code
 //! had to remember between calls where it was. Here the connection is an `async fn` with a
 //! loop: write what we owe, then wait in one `select!` for whichever comes first of
-//! shutdown, the deadline, the socket becoming writable, the socket becoming readable. The
+//! shutdown, the deadline, the event log's answer, the socket becoming writable, the socket
+//! becoming readable. The
 //! compiler turns the function into the state machine phase 3 wrote by hand: its state is
 //! `conn`, the timer and the few flags alive across the `.await`.
 //!
@@ -31,9 +32,10 @@
 //! batch and hands it to the `EventLog` writer thread, which owns the file, does the
 //! `write()`s and `fsync`s and groups batches (group commit). Moving each request to
 //! `spawn_blocking` would add two thread hand-offs per request to protect against nothing.
-//! The one way a handler waits is when the writer's bounded queue is full, that is, when the
-//! disk cannot keep up: then the worker waits for room, which is the backpressure we want (a
-//! fully async design would `.await` an async channel there instead).
+//! What does wait is the *answer*: under `--ack written|synced` the `202` waits until the
+//! writer has the batch in the file, and a batch the writer's full queue refused waits for
+//! room. The handler never blocks for either; the connection awaits the writer's wake-up
+//! (see [`crate::ack`]) and its worker serves other connections meanwhile.
 
 use std::cell::RefCell;
 use std::io::{self, ErrorKind};
@@ -45,6 +47,8 @@ use ingest_service::Service;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio_util::sync::CancellationToken;
+
+use crate::ack::LogWaiter;
 
 /// Bytes read per `try_read`. The buffer belongs to the worker thread, not the connection
 /// ([`SCRATCH`]), so its size costs nothing per idle connection.
@@ -66,6 +70,7 @@ thread_local! {
 pub async fn serve_connection(
     stream: TcpStream,
     service: &Service,
+    waiter: &LogWaiter,
     cancel: &CancellationToken,
 ) -> io::Result<()> {
     // With the server's limits from the start, so that a client that connects and never
@@ -96,7 +101,9 @@ pub async fn serve_connection(
 
         // 3. Park until something can move the connection forward. Each branch only runs when
         //    its `if` holds: no reads while output is above the high-water mark
-        //    (backpressure), no waiting for writability while nothing is pending.
+        //    (backpressure) or while a request waits for the event log's writer (so
+        //    pipelined responses stay in order), no waiting for writability while nothing is
+        //    pending.
         tokio::select! {
             // In this order: shutdown and deadlines overrule I/O that is ready at the same time.
             biased;
@@ -110,13 +117,17 @@ pub async fn serve_connection(
                 armed = None; // fired: re-arm next time round, even if the deadline stays
                 conn.on_deadline(Instant::now());
             }
+            // `--ack written|synced`: the answer to `POST /ingest` waits for the writer.
+            // Once it is in, the loop goes round: write it, then read what the client sent
+            // meanwhile (tokio still has the socket marked readable if anything came).
+            () = waiter.answered(&mut conn, service), if conn.is_waiting() => {}
             ready = stream.writable(), if conn.wants_write() => ready?,
             ready = stream.readable(), if conn.wants_read() => {
                 ready?;
                 read_available(&stream, &mut conn, service)?;
             }
-            // Nothing left that could wake us (no deadline, nothing to read or write): a
-            // connection in that state has nothing more to do.
+            // Nothing left that could wake us (no deadline, nothing to read or write, no
+            // answer awaited): a connection in that state has nothing more to do.
             else => break,
         }
     }
@@ -227,16 +238,18 @@ mod tests {
             ..Config::default()
         };
         let service = Service::open("p5-tokio", &config).unwrap();
+        let waiter = LogWaiter::new(&service);
         let cancel = CancellationToken::new();
         runtime.block_on(async {
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
             let client = TcpStream::connect(listener.local_addr().unwrap());
             let (accepted, _client) = tokio::join!(listener.accept(), client);
             let (stream, _) = accepted.unwrap();
-            let task = serve_connection(stream, &service, &cancel);
+            let task = serve_connection(stream, &service, &waiter, &cancel);
             let size = std::mem::size_of_val(&task);
             assert!(size < 2048, "the connection future is {size} bytes");
         });
+        drop(waiter);
         service.finish().unwrap();
     }
 }

@@ -22,6 +22,16 @@
 //!   reference counts, and the cross-thread synchronisation work stealing needs. The bench
 //!   shows how much that is next to phase 4's hand-written loop.
 //!
+//! ## Waiting for the writer
+//!
+//! Under `--ack written` (the default) and `--ack synced`, the `202` to `POST /ingest` waits
+//! until the event log's writer thread has written (or synced) the batch. A task must not
+//! block its worker, and the writer is a thread, not a socket the reactor could watch, so
+//! the server registers one [`ack::LogWaiter`] with the log: the writer's wake-up is a
+//! `tokio::sync::Notify`, and a waiting connection awaits it as one more branch of its
+//! `select!`, next to shutdown and its socket. Phases 3 and 4 needed an `eventfd` or a
+//! `mio::Waker` in their poller and a list of waiting connections for the same.
+//!
 //! ## What it leaves out on purpose
 //!
 //! Everything HTTP: the same sans-I/O [`ingest_http::Conn`] as every phase, so the difference
@@ -42,14 +52,16 @@
 //! # Layout
 //!
 //! - this file: the runtime, built by hand, and the accept loop.
-//! - [`connection`]: one connection as one task: read, write, deadline and shutdown in one
-//!   `select!`.
+//! - [`connection`]: one connection as one task: read, write, deadline, the writer's answer
+//!   and shutdown in one `select!`.
+//! - [`ack`]: the event log's wake-up as a `Notify` that waiting connections await.
 //! - [`shutdown`]: the server's `Shutdown` turned into one `CancellationToken`, and the drain
 //!   that waits for the connection tasks.
 
 // Every public item says what it is for: the documentation is part of the lesson.
 #![warn(missing_docs)]
 
+pub mod ack;
 pub mod connection;
 pub mod shutdown;
 
@@ -62,6 +74,8 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{debug, warn};
+
+use crate::ack::LogWaiter;
 
 /// Who this phase is, for the CLI and `/stats`.
 pub const PHASE: Phase = Phase {
@@ -109,8 +123,9 @@ pub fn serve(server: Server) -> io::Result<()> {
         let listener = TcpListener::from_std(listener)?;
         let cancel = shutdown::cancellation_for(&shutdown);
 
+        let waiter = Arc::new(LogWaiter::new(&service));
         let tracker = TaskTracker::new();
-        accept_loop(listener, &service, &cancel, &tracker).await;
+        accept_loop(listener, &service, &waiter, &cancel, &tracker).await;
         shutdown::drain(&tracker).await;
         Ok(())
     })
@@ -124,6 +139,7 @@ pub fn serve(server: Server) -> io::Result<()> {
 async fn accept_loop(
     listener: TcpListener,
     service: &Arc<Service>,
+    waiter: &Arc<LogWaiter>,
     cancel: &CancellationToken,
     tracker: &TaskTracker,
 ) {
@@ -151,10 +167,12 @@ async fn accept_loop(
             debug!("TCP_NODELAY: {e}");
         }
         let service = Arc::clone(service);
+        let waiter = Arc::clone(waiter);
         let cancel = cancel.clone();
         tracker.spawn(async move {
             let _guard = guard; // counts this connection as open until the task ends
-            if let Err(e) = connection::serve_connection(stream, &service, &cancel).await {
+            let served = connection::serve_connection(stream, &service, &waiter, &cancel);
+            if let Err(e) = served.await {
                 debug!("connection ended with an error: {e}");
             }
         });

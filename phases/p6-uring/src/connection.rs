@@ -93,6 +93,8 @@ impl Flags {
     const DEADLINE: u8 = 1 << 3;
     /// Shutdown began; `Conn` hears of it when no send is in flight.
     const SHUTDOWN: u8 = 1 << 4;
+    /// On the reactor's list of connections waiting for the event log (listed once).
+    const LISTED: u8 = 1 << 5;
 
     fn has(self, flag: u8) -> bool {
         self.0 & flag != 0
@@ -246,17 +248,34 @@ impl Connection {
         self.flags.set(Flags::SHUTDOWN);
     }
 
+    /// Whether the reactor should put this connection on its list of those waiting for the
+    /// event log: `Conn` waits ([`Conn::is_waiting`]) and it is not listed yet.
+    pub fn list_if_waiting(&mut self) -> bool {
+        if !self.conn.is_waiting() || self.flags.has(Flags::LISTED) {
+            return false;
+        }
+        self.flags.set(Flags::LISTED);
+        true
+    }
+
+    /// Taken off the waiting list (the log moved; `drive` will ask again).
+    pub fn unlist(&mut self) {
+        self.flags.take(Flags::LISTED);
+    }
+
     /// The receive met an empty pool earlier, and buffers are back: try again.
     pub fn take_starved(&mut self) -> bool {
         self.flags.take(Flags::STARVED)
     }
 
     // ANCHOR: drive
-    /// After any completion: tell `Conn` what waited for a send to finish, then submit
-    /// what it wants next, one operation at a time.
+    /// After any completion (or when the event log moved): tell `Conn` what waited for a
+    /// send to finish, ask it for a waiting request's answer, then submit what it wants
+    /// next, one operation at a time.
     pub fn drive(
         &mut self,
         ring: &mut Ring,
+        service: &Service,
         key: usize,
         generation: u64,
         now: Instant,
@@ -271,6 +290,11 @@ impl Connection {
             }
             if self.flags.take(Flags::DEADLINE) {
                 self.on_deadline(now)?;
+            }
+            // `--ack written`: the answer appends to the output, so it too waits for any
+            // send to complete. If it is in, the match below sends it, then receives.
+            if self.conn.is_waiting() {
+                self.conn.poll_pending(now, service);
             }
             if self.conn.is_done() {
                 return Ok(()); // the reactor closes it

@@ -25,10 +25,21 @@
 //!   listener, as phase 4 runs N reactors.
 //! - **Unchanged, reused:** the `Conn`, the service, phase 3's slab and timer heap.
 //!
+//! ## Waiting for the writer
+//!
+//! Under `--ack written` (the default) a `POST /ingest` is answered once the event log's
+//! writer thread has written the batch; `Conn` waits meanwhile, with nothing in flight. The
+//! ring cannot sleep on a thread, only on completions, so the writer's wake-up is an
+//! `eventfd` on which the ring keeps a read in flight ([`wakeup`], the mechanism shutdown
+//! already used). The reactor keeps a list of its waiting connections; before
+//! `submit_and_wait` with that list non-empty it arms its `LogWatch` (and does not sleep if
+//! the log moved already); after each batch of completions, if `watch.moved()`, it drives
+//! every listed connection, which asks `Conn::poll_pending` and, once answered, submits the
+//! send of the `202` and then a receive for whatever the client pipelined meanwhile.
+//!
 //! ## What it leaves out on purpose
 //!
-//! Deferred responses (`--ack written` answering only once the writer is done) are not built
-//! in any phase yet. Registered files and buffers (`IORING_REGISTER_FILES`, fixed buffers),
+//! Registered files and buffers (`IORING_REGISTER_FILES`, fixed buffers),
 //! `SQPOLL` (a kernel thread that polls the submission ring, so that no system call is needed
 //! at all), multishot receive and zero-copy send: each is a further step on the same design,
 //! left as an exercise in the book. Any OS but Linux, and Linux before 6.1: there the binary
@@ -52,13 +63,14 @@
 //!
 //! - this file: [`serve`] (one ring per thread) and [`unavailable`] (can io_uring run here?).
 //! - [`reactor`]: the loop: one submit-and-wait per turn, completions dispatched by their
-//!   `user_data`, multishot accept, timers, shutdown through an eventfd.
+//!   `user_data`, multishot accept, timers, the connections waiting for the event log.
 //! - [`connection`]: one connection's operations: a receive or a send in flight, never
 //!   both touching `Conn`.
 //! - [`buf_ring`]: the provided-buffer ring receives draw from.
 //! - [`ring`]: the io_uring instance: queue a submission, submit and wait, probe.
 //! - [`user_data`]: what a completion is for: operation, slot, generation in 64 bits.
 //! - [`listeners`]: one `SO_REUSEPORT` listener per ring.
+//! - [`wakeup`]: an eventfd read the ring keeps in flight, so another thread can wake it.
 //! - from `p3-reactor`: `slab` (connections by key, with generations) and `timers`.
 
 #![warn(missing_docs)]
@@ -75,6 +87,8 @@ pub mod reactor;
 pub mod ring;
 #[cfg(target_os = "linux")]
 pub mod user_data;
+#[cfg(target_os = "linux")]
+pub mod wakeup;
 
 use ingest_service::Phase;
 

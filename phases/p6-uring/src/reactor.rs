@@ -4,6 +4,7 @@
 //! loop {
 //!     submit everything queued, wait for a completion or the earliest deadline (one call)
 //!     for each completion: by its user_data -> accept / shutdown / a connection's op
+//!     if the event log moved: drive each connection waiting for it
 //!     call deadline_passed for each connection whose deadline passed
 //! }
 //! ```
@@ -22,6 +23,7 @@ use std::sync::Arc;
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
+use ingest_service::event_log::LogWatch;
 use ingest_service::{Server, Service, Shutdown, DRAIN_TIMEOUT};
 use io_uring::{cqueue, opcode, types};
 use p3_reactor::slab::Slab;
@@ -34,6 +36,7 @@ use crate::connection::Connection;
 use crate::listeners;
 use crate::ring::Ring;
 use crate::user_data::{Op, UserData, MAX_KEY};
+use crate::wakeup::Wakeup;
 
 /// After the drain timeout, the operations still in flight are cancelled; their completions
 /// normally arrive within microseconds. Past this grace the loop gives up on them and leaks
@@ -118,12 +121,17 @@ pub struct Reactor {
     accept_armed: bool,
     /// Out of descriptors with no reserve: accept again after this instant.
     accept_paused_until: Option<Instant>,
-    /// An eventfd the shutdown callback writes to; a read of it is always in flight.
-    shutdown_fd: Arc<File>,
-    /// The eventfd read's 8 bytes. Leaked on purpose (8 bytes per ring, for the life of the
-    /// process): they stay put, and valid, however the reactor ends, read in flight or not.
-    shutdown_buf: &'static mut [u8; 8],
+    /// Written by the shutdown callback; a read of it is always in flight.
+    shutdown_wakeup: Wakeup,
     shutdown: Shutdown,
+    /// Written by the event log's writer after a group, when `watch` is armed; a read of it
+    /// is always in flight.
+    log_wakeup: Wakeup,
+    /// The writer's progress, as this ring last saw it.
+    watch: LogWatch,
+    /// Connections waiting for the event log (`--ack written`), by key and generation. A
+    /// stale entry (the connection closed meanwhile) is dropped the next time the log moves.
+    waiting: Vec<(usize, u64)>,
     service: Arc<Service>,
     /// Live connections, and closing ones waiting for their last completions.
     connections: Slab<Connection>,
@@ -150,20 +158,14 @@ impl Reactor {
     ) -> io::Result<Reactor> {
         let ring = Ring::new()?;
         let pool = BufRing::new(ring.io_uring())?;
-        // SAFETY: no pointers; returns a new descriptor or -1.
-        let fd = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC) };
-        if fd < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        // SAFETY: `fd` is a new descriptor that nobody else owns.
-        let shutdown_fd = Arc::new(unsafe { File::from_raw_fd(fd) });
-        let writer = Arc::clone(&shutdown_fd);
-        // Any 8-byte value adds to the eventfd's counter and makes our read complete.
-        shutdown.on_trigger(move || {
-            if let Err(e) = (&*writer).write(&1u64.to_ne_bytes()) {
-                debug!("shutdown eventfd not written: {e}");
-            }
-        });
+        let shutdown_wakeup = Wakeup::new(Op::Shutdown)?;
+        shutdown.on_trigger(shutdown_wakeup.notifier());
+        // ANCHOR: watch
+        let log_wakeup = Wakeup::new(Op::LogMoved)?;
+        // The writer calls this on its own thread, once per group while the watch is
+        // armed: one eventfd write, which never blocks.
+        let watch = service.watch(log_wakeup.notifier());
+        // ANCHOR_END: watch
         Ok(Reactor {
             accepted: 0,
             ring,
@@ -171,9 +173,11 @@ impl Reactor {
             listener: Some(listener),
             accept_armed: false,
             accept_paused_until: None,
-            shutdown_fd,
-            shutdown_buf: Box::leak(Box::new([0; 8])),
+            shutdown_wakeup,
             shutdown,
+            log_wakeup,
+            watch,
+            waiting: Vec::new(),
             service,
             connections: Slab::new(),
             timers: Timers::default(),
@@ -189,7 +193,8 @@ impl Reactor {
     /// Runs until shutdown has drained the connections (or [`DRAIN_TIMEOUT`] passed).
     pub fn run(mut self) -> io::Result<()> {
         self.arm_accept();
-        self.arm_shutdown_read();
+        self.shutdown_wakeup.submit_read(&mut self.ring);
+        self.log_wakeup.submit_read(&mut self.ring);
         loop {
             if self.drain_deadline.is_some() && self.connections.is_empty() {
                 info!(
@@ -210,7 +215,12 @@ impl Reactor {
                 self.force_close(Instant::now());
             }
 
-            let timeout = self.wait_timeout(Instant::now());
+            let mut timeout = self.wait_timeout(Instant::now());
+            // Connections wait for the event log: ask its writer for a wake-up, and if it
+            // moved since our last look, do not sleep (arm, then look: no wake-up is lost).
+            if !self.waiting.is_empty() && self.watch.arm() {
+                timeout = Some(Duration::ZERO);
+            }
             // The one system call of the turn: every submission queued since the last one
             // goes in, and we sleep until a completion (or the timeout) comes out.
             self.ring.submit_and_wait(timeout)?;
@@ -223,6 +233,10 @@ impl Reactor {
                 self.dispatch(&completion, now);
             }
             self.completions = batch;
+            // Whatever woke us: one atomic load says whether the writer finished a group.
+            if self.watch.moved() {
+                self.drive_waiting(now);
+            }
             self.expire_timers(Instant::now());
             self.rearm_starved(now);
             if self.accept_paused_until.is_some_and(|t| now >= t) {
@@ -269,7 +283,10 @@ impl Reactor {
             Op::Accept => self.on_accept(result, flags, now),
             Op::Shutdown if self.shutdown.is_triggered() => self.begin_shutdown(now),
             // The read ended without a trigger (a signal interrupted it): read again.
-            Op::Shutdown => self.arm_shutdown_read(),
+            Op::Shutdown => self.shutdown_wakeup.submit_read(&mut self.ring),
+            // The writer finished a group: the loop's `watch.moved()` after this batch acts
+            // on it; here, only keep a read in flight for the next one.
+            Op::LogMoved => self.log_wakeup.submit_read(&mut self.ring),
             Op::StopAccept => {} // the accept's own completion (ECANCELED) says the rest
             Op::Recv | Op::Send | Op::Cancel => {
                 self.on_connection_completion(data, result, flags, now)
@@ -333,13 +350,17 @@ impl Reactor {
             }
             return;
         }
-        let result = result.and_then(|()| connection.drive(&mut self.ring, key, generation, now));
+        let result = result
+            .and_then(|()| connection.drive(&mut self.ring, &self.service, key, generation, now));
         match result {
             Ok(()) if !connection.is_done() => {
                 let deadline = connection.deadline();
                 connection
                     .timer
                     .update(deadline, key, generation, &mut self.timers);
+                if connection.list_if_waiting() {
+                    self.waiting.push((key, generation));
+                }
             }
             Ok(()) => self.close(key),
             Err(e) => {
@@ -364,6 +385,25 @@ impl Reactor {
         }
     }
     // ANCHOR_END: settle
+
+    // ANCHOR: drive_waiting
+    /// The event log moved: drive every connection that waits for it. `drive` asks its
+    /// `Conn` for the answer; one that has it submits the send of the `202`, and then a
+    /// receive (the socket may hold pipelined requests that arrived while it waited). The
+    /// others go back on the list in `settle`.
+    fn drive_waiting(&mut self, now: Instant) {
+        for (key, generation) in std::mem::take(&mut self.waiting) {
+            // Stale: closed while it waited; its slot may hold a newer connection.
+            if self.connections.generation(key) != Some(generation) {
+                continue;
+            }
+            if let Some(connection) = self.connections.get_mut(key) {
+                connection.unlist();
+                self.settle(key, Ok(()), now);
+            }
+        }
+    }
+    // ANCHOR_END: drive_waiting
 
     // ANCHOR: timers
     /// Tells every connection whose deadline has passed; phase 3's lazy heap, unchanged.
@@ -516,25 +556,14 @@ impl Reactor {
     }
 
     // ANCHOR: shutdown
-    /// Submits the read of the shutdown eventfd: it completes when shutdown is triggered.
-    fn arm_shutdown_read(&mut self) {
-        let entry = opcode::Read::new(
-            types::Fd(self.shutdown_fd.as_raw_fd()),
-            self.shutdown_buf.as_mut_ptr(),
-            8,
-        )
-        .build()
-        .user_data(UserData::reactor(Op::Shutdown).encode());
-        // SAFETY: `shutdown_buf` is leaked: it never moves and is never freed.
-        unsafe { self.ring.push(entry) };
-    }
-
     /// Shutdown was triggered: stop accepting, ask every connection to finish, and let the
     /// loop run until they have (or the drain timeout passes).
     fn begin_shutdown(&mut self, now: Instant) {
         if self.drain_deadline.is_some() || !self.shutdown.is_triggered() {
             return;
         }
+        // Connections waiting for the event log are requests in flight: the writer goes on
+        // answering them, and the loop runs until they have their answers and close.
         info!(
             connections = self.connections.len(),
             "shutting down: draining connections"

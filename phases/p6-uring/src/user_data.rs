@@ -34,6 +34,8 @@ pub enum Op {
     Cancel = 4,
     /// The cancellation of the multishot accept, when shutdown begins.
     StopAccept = 5,
+    /// The read of the event log's eventfd: the writer finished a group (`--ack written`).
+    LogMoved = 6,
 }
 
 /// A decoded `user_data`.
@@ -51,7 +53,7 @@ pub struct UserData {
 pub const MAX_KEY: usize = (1 << 24) - 1;
 
 impl UserData {
-    /// An operation of the reactor itself (accept, shutdown, stopping the accept).
+    /// An operation of the reactor itself (accept, the wake-ups, stopping the accept).
     pub fn reactor(op: Op) -> UserData {
         UserData {
             op,
@@ -84,6 +86,7 @@ impl UserData {
             3 => Op::Send,
             4 => Op::Cancel,
             5 => Op::StopAccept,
+            6 => Op::LogMoved,
             _ => return None,
         };
         Some(UserData {
@@ -108,6 +111,7 @@ mod tests {
             (Op::Cancel, 12345, 7),
             (Op::Accept, 0, 0),
             (Op::Shutdown, 0, 0),
+            (Op::LogMoved, 0, 0),
         ] {
             let data = UserData::connection(op, key, generation);
             assert_eq!(UserData::decode(data.encode()), Some(data));

@@ -10,6 +10,8 @@
 //! - [`server`]: [`ServerProcess`], a phase binary started on `127.0.0.1:0` with a temporary
 //!   data dir, found through its `listening on` line, signalled, restarted, killed on drop.
 //! - [`check`]: what a [`Check`] is, its [`Ctx`], and [`run_phase_check`] behind each test.
+//! - [`crash`]: the `kill -9` experiment (load, kill mid-flight, read the log back,
+//!   restart), shared by the durability checks and the bench.
 //! - [`rlimit`]: the open-file limit raised portably (shared with the bench).
 //! - [`support`]: shared expectations (`expect_error_and_close`, `/stats`, canonical lines).
 //! - [`checks`]: the checks, one module per part of SPEC.md, listed in [`checks::ALL`] and
@@ -38,6 +40,7 @@
 pub mod check;
 pub mod checks;
 pub mod client;
+pub mod crash;
 pub mod rlimit;
 pub mod server;
 pub mod support;
@@ -63,9 +66,12 @@ macro_rules! phase_tests {
             http10_close_and_keep_alive, pipelined_16_in_order, one_byte_writes,
             expect_100_continue_sent, expect_100_not_sent_when_refused, header_timeout_408,
             idle_timeout_closes_silently, max_conns_503, write_stall_closed, no_read_client,
-            sigterm_keeps_every_event, sigterm_finishes_request_in_flight, restart_appends,
-            command_line_and_exit_codes, stats_report_storage, torn_tail_recovered_at_start,
-            storage_failure_503_and_recovery, curl_expect_100_continue, curl_keep_alive_reuse,
+            sigterm_keeps_every_event, sigterm_keeps_every_event_synced,
+            sigterm_finishes_request_in_flight, restart_appends, command_line_and_exit_codes,
+            stats_report_storage, torn_tail_recovered_at_start, torn_tail_recovered_at_start_synced,
+            storage_failure_503_and_recovery, storage_failure_503_and_recovery_synced,
+            ack_mode_in_stats, deferred_pipelined_in_order, kill_9_keeps_acknowledged_written,
+            kill_9_keeps_acknowledged_synced, curl_expect_100_continue, curl_keep_alive_reuse,
             python_http_client
         );
     };

@@ -1,5 +1,9 @@
 //! Waiting for the event log under `--ack written|synced`, the tokio way: the writer's
 //! wake-up is a [`Notify`], and a request whose batch is not written yet awaits it.
+//!
+//! Phase 5 (`phases/p5-tokio/src/ack.rs`) has a twin of [`LogWaiter::new`]: a peer must not
+//! depend on a phase nor a phase on a peer, and the shared service crate stays free of
+//! tokio, so the few lines are written twice on purpose.
 
 use std::pin::pin;
 use std::sync::Arc;

@@ -11,7 +11,8 @@
 //! but the rule it imposes is strict: after an event, read (or write) until `EAGAIN`, or the
 //! bytes left behind will never be reported again.
 
-use std::io;
+use std::fs::File;
+use std::io::{self, ErrorKind, Read, Write};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::time::Duration;
 
@@ -103,6 +104,54 @@ impl Selector {
         Ok(())
     }
 }
+
+// ANCHOR: waker
+/// Wakes the epoll instance from another thread: an `eventfd`, registered readable.
+///
+/// An eventfd is a 64-bit counter behind a descriptor: a write of 8 bytes adds to it, a read
+/// returns it and resets it to zero, and it is readable while the counter is not zero.
+// NB: mio's Linux `Waker` is the same eventfd, made and used the same way.
+pub struct Waker {
+    fd: File,
+}
+
+impl Waker {
+    /// Makes the eventfd and registers it with `selector`, readable, under `token`.
+    pub fn new(selector: &Selector, token: Token) -> io::Result<Waker> {
+        // initval 0: not readable until the first wake-up. EFD_NONBLOCK: a write that would
+        // overflow the counter says `EAGAIN` instead of blocking the waking thread.
+        // SAFETY: no pointers; the kernel either returns a new descriptor or -1.
+        let fd = syscall!(unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) })?;
+        // SAFETY: `fd` is a descriptor we just received and nobody else owns.
+        let fd = unsafe { File::from_raw_fd(fd) };
+        selector.register(fd.as_raw_fd(), token, Interest::READABLE)?;
+        Ok(Waker { fd })
+    }
+
+    /// Adds 1 to the counter, which makes the descriptor readable and wakes `epoll_wait`.
+    ///
+    /// The reactor never reads the counter back (mio does not either): every write to an
+    /// eventfd is a new edge for `EPOLLET`, readable or not before it. Left unread, the
+    /// counter would overflow only after 2^64 - 2 wake-ups; then the write says `EAGAIN`,
+    /// and we reset it and write again.
+    pub fn wake(&self) -> io::Result<()> {
+        match (&self.fd).write(&1u64.to_ne_bytes()) {
+            Ok(_) => Ok(()),
+            Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                // Reading returns the count and sets it to zero; `WouldBlock` would mean
+                // another thread reset it first, which is as good.
+                match (&self.fd).read(&mut [0; 8]) {
+                    Ok(_) => {}
+                    Err(e) if e.kind() == ErrorKind::WouldBlock => {}
+                    Err(e) => return Err(e),
+                }
+                self.wake()
+            }
+            Err(e) => Err(e),
+        }
+    }
+}
+// ANCHOR_END: waker
 
 /// The `events` mask for an interest. Always edge-triggered.
 fn epoll_flags(interest: Interest) -> u32 {

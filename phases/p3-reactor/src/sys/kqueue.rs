@@ -44,9 +44,9 @@ macro_rules! kevent {
         // SAFETY: `struct kevent` is plain integers and a pointer; all zeroes is a valid
         // value (FreeBSD's extra `ext` fields must be zero for these filters anyway).
         let mut ev: libc::kevent = unsafe { std::mem::zeroed() };
-        ev.ident = $fd as _; // the descriptor the filter watches
-        ev.filter = $filter as _; // EVFILT_READ or EVFILT_WRITE
-        ev.flags = $flags as _; // EV_ADD, EV_DELETE, EV_CLEAR, EV_RECEIPT
+        ev.ident = $fd as _; // the descriptor the filter watches (EVFILT_USER: any number)
+        ev.filter = $filter as _; // EVFILT_READ, EVFILT_WRITE or EVFILT_USER
+        ev.flags = $flags as _; // EV_ADD, EV_DELETE, EV_CLEAR, EV_RECEIPT, EV_ONESHOT
         ev.udata = $token as _; // ours, handed back with each event
         ev
     }};
@@ -185,6 +185,63 @@ impl Selector {
     }
 }
 
+// ANCHOR: waker
+/// Wakes the kqueue from another thread: a user event (`EVFILT_USER`), which no descriptor
+/// raises, only a `kevent` call with `NOTE_TRIGGER`. No extra descriptor is needed, unlike
+/// epoll's eventfd: the waker holds a duplicate of the kqueue's own.
+// NB: the flags are mio's (`sys/unix/selector/kqueue.rs`, `setup_waker` and `wake`). mio adds
+// the event at start-up only on the BSDs; on macOS its first `wake` adds it. We add it
+// everywhere, which keeps one path and reports a kernel without EVFILT_USER at start-up.
+pub struct Waker {
+    /// A duplicate of the selector's descriptor, so a wake-up after the reactor dropped its
+    /// `Poll` goes to a kqueue nobody waits on, not to whatever reused the number.
+    kq: OwnedFd,
+    token: Token,
+}
+
+impl Waker {
+    /// Adds the user event to `selector`'s kqueue, edge-triggered (`EV_CLEAR`), under `token`.
+    pub fn new(selector: &Selector, token: Token) -> io::Result<Waker> {
+        // `F_DUPFD_CLOEXEC`: the duplicate is close-on-exec too.
+        let kq = selector.kq.try_clone()?;
+        // ident 0: a user event is named by (ident, filter), not by a descriptor, and this is
+        // the only one on this kqueue.
+        let flags = libc::EV_ADD | libc::EV_CLEAR | libc::EV_RECEIPT;
+        selector.apply(&[kevent!(0, libc::EVFILT_USER, flags, token.0)], &[])?;
+        Ok(Waker { kq, token })
+    }
+
+    /// Triggers the user event, which wakes `kevent` with an event carrying the token.
+    pub fn wake(&self) -> io::Result<()> {
+        // EV_ADD | EV_ONESHOT: (re-)adds the event if a delivery removed it, and removes it
+        // again once delivered; NOTE_TRIGGER in `fflags` fires it.
+        let mut ev = kevent!(
+            0,
+            libc::EVFILT_USER,
+            libc::EV_ADD | libc::EV_ONESHOT,
+            self.token.0
+        );
+        ev.fflags = libc::NOTE_TRIGGER;
+        syscall!(
+            // SAFETY: one change from a valid `kevent` alive across the call; no eventlist
+            // (null, 0), so the kernel applies the change and returns without waiting, and
+            // reports a failed change as -1 with errno.
+            unsafe {
+                libc::kevent(
+                    self.kq.as_raw_fd(),
+                    &ev,
+                    1,
+                    std::ptr::null_mut(),
+                    0,
+                    std::ptr::null(),
+                )
+            }
+        )?;
+        Ok(())
+    }
+}
+// ANCHOR_END: waker
+
 /// The errno a failed change carries in `data` (0 in a successful `EV_RECEIPT` receipt).
 /// `data` is an `intptr_t` on macOS and an `int64_t` on the BSDs; errno values fit either.
 fn error_code(ev: &RawEvent) -> i32 {
@@ -198,7 +255,8 @@ pub fn decode(raw: &RawEvent) -> Event {
     let eof = raw.flags & libc::EV_EOF != 0;
     Event {
         token: Token(raw.udata as usize),
-        readable: raw.filter == libc::EVFILT_READ,
+        // The waker's user event counts as readable, as in mio.
+        readable: raw.filter == libc::EVFILT_READ || raw.filter == libc::EVFILT_USER,
         writable: raw.filter == libc::EVFILT_WRITE,
         // EV_EOF on the read filter: the peer sent FIN; on the write filter: it is gone.
         read_closed: raw.filter == libc::EVFILT_READ && eof,

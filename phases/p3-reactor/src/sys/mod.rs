@@ -1,9 +1,10 @@
 //! The OS layer: one file per kernel event queue, chosen at compile time.
 //!
-//! Each backend exports the same three things, so [`crate::poll`] never says which OS it runs
-//! on: `Selector` (the queue: new, select, register, reregister, deregister), `RawEvent` (the
-//! kernel's event format, kept in the one [`Events`] buffer defined here), and `decode` (one
-//! OS event into a portable [`crate::poll::Event`]).
+//! Each backend exports the same four things, so [`crate::poll`] never says which OS it runs
+//! on: `Selector` (the queue: new, select, register, reregister, deregister), `Waker` (wakes
+//! the queue from another thread: new, wake), `RawEvent` (the kernel's event format, kept in
+//! the one [`Events`] buffer defined here), and `decode` (one OS event into a portable
+//! [`crate::poll::Event`]).
 //! [`net`] holds the one socket call whose flavour differs by OS: `accept`.
 
 /// Calls a libc function that reports failure as `-1` with `errno`, and turns that into an
@@ -42,7 +43,7 @@ macro_rules! syscall {
 mod backend;
 
 use backend::RawEvent;
-pub use backend::{decode, Selector};
+pub use backend::{decode, Selector, Waker};
 
 pub mod net;
 

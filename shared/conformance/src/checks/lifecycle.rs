@@ -33,9 +33,19 @@ fn expect_clean_exit(server: &mut ServerProcess, signal: libc::c_int, name: &str
 }
 
 /// 32 connections post 500 events each at once, then SIGTERM (with an idle keep-alive
-/// connection open): exit 0, and the log holds exactly `events_accepted` canonical lines.
+/// connection open): exit 0, and the log holds exactly `events_accepted` canonical lines
+/// (default `--ack written`).
 pub fn sigterm_keeps_every_event(ctx: &Ctx) -> Outcome {
-    let mut server = ctx.spawn(&[])?;
+    sigterm_keeps_every(ctx, &[])
+}
+
+/// [`sigterm_keeps_every_event`] under `--ack synced`.
+pub fn sigterm_keeps_every_event_synced(ctx: &Ctx) -> Outcome {
+    sigterm_keeps_every(ctx, &["--ack", "synced"])
+}
+
+fn sigterm_keeps_every(ctx: &Ctx, args: &[&str]) -> Outcome {
+    let mut server = ctx.spawn(args)?;
     let addr = server.addr();
     let workers: Vec<_> = (0..CLIENTS)
         .map(|c| {

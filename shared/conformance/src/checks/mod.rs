@@ -9,6 +9,7 @@ use crate::check::{Check, Needs};
 pub mod backpressure;
 pub mod clients;
 pub mod connection;
+pub mod durability;
 pub mod events;
 pub mod framing;
 pub mod head;
@@ -222,6 +223,11 @@ pub const ALL: &[Check] = &[
         "32x500 events, SIGTERM: exit 0, log == events_accepted"
     ),
     check!(
+        lifecycle::sigterm_keeps_every_event_synced,
+        Spawn,
+        "the same under --ack synced"
+    ),
+    check!(
         lifecycle::sigterm_finishes_request_in_flight,
         Spawn,
         "SIGTERM mid-body: the request completes"
@@ -247,9 +253,39 @@ pub const ALL: &[Check] = &[
         "a torn last line moves to events.ndjson.torn at restart"
     ),
     check!(
+        storage::torn_tail_recovered_at_start_synced,
+        Spawn,
+        "the same under --ack synced"
+    ),
+    check!(
         storage::storage_failure_503_and_recovery,
         Spawn,
         "RLIMIT_FSIZE hit: 503s, storage_ok false, no torn line; then recovery"
+    ),
+    check!(
+        storage::storage_failure_503_and_recovery_synced,
+        Spawn,
+        "the same under --ack synced"
+    ),
+    check!(
+        durability::ack_mode_in_stats,
+        Spawn,
+        "/stats ack is --ack's mode; a 202 is already stored (synced: fdatasync'ed)"
+    ),
+    check!(
+        durability::deferred_pipelined_in_order,
+        Spawn,
+        "POST, GET, POST, GET in one write: in order, stats count both batches"
+    ),
+    check!(
+        durability::kill_9_keeps_acknowledged_written,
+        Spawn,
+        "--ack written: kill -9 under load loses no acknowledged event"
+    ),
+    check!(
+        durability::kill_9_keeps_acknowledged_synced,
+        Spawn,
+        "--ack synced: kill -9 under load loses no acknowledged event"
     ),
     check!(
         clients::curl_expect_100_continue,

@@ -82,9 +82,19 @@ pub fn stats_report_storage(ctx: &Ctx) -> Outcome {
 }
 
 /// A log whose last line a crash tore: at restart the torn bytes move to
-/// `events.ndjson.torn`, the whole lines stay, and new events append as whole lines.
+/// `events.ndjson.torn`, the whole lines stay, and new events append as whole lines
+/// (default `--ack written`).
 pub fn torn_tail_recovered_at_start(ctx: &Ctx) -> Outcome {
-    let mut server = ctx.spawn(&[])?;
+    torn_tail_recovered(ctx, &[])
+}
+
+/// [`torn_tail_recovered_at_start`] under `--ack synced`.
+pub fn torn_tail_recovered_at_start_synced(ctx: &Ctx) -> Outcome {
+    torn_tail_recovered(ctx, &["--ack", "synced"])
+}
+
+fn torn_tail_recovered(ctx: &Ctx, args: &[&str]) -> Outcome {
+    let mut server = ctx.spawn(args)?;
     post(&server, 0, 5)?;
     stop(&mut server)?;
     let before = data_lines(&server.data_file())?;
@@ -130,30 +140,56 @@ pub fn torn_tail_recovered_at_start(ctx: &Ctx) -> Outcome {
     Ok(())
 }
 
-/// The file-size limit lowered under a running server (Linux `prlimit`): writes fail with
-/// `EFBIG`, so `/health` turns `503 storage unavailable`, `/ingest` `503` with `Retry-After`,
-/// `storage_ok` false, and the file holds no torn line; with the limit back, the server
-/// recovers within seconds, and after SIGTERM the log holds `events_accepted - events_lost`
-/// whole canonical lines.
+/// The file-size limit lowered under a running server (Linux `prlimit`), default `--ack
+/// written`: the batch whose write fails with `EFBIG` is answered `503` with `Retry-After`,
+/// `/health` turns `503 storage unavailable`, new batches get `503`, `storage_ok` is false,
+/// and the file holds no torn line; with the limit back, the server recovers within seconds,
+/// and after SIGTERM the log holds exactly the acknowledged events.
 pub fn storage_failure_503_and_recovery(ctx: &Ctx) -> Outcome {
+    storage_failure(ctx, &[])
+}
+
+/// [`storage_failure_503_and_recovery`] under `--ack synced`.
+pub fn storage_failure_503_and_recovery_synced(ctx: &Ctx) -> Outcome {
+    storage_failure(ctx, &["--ack", "synced"])
+}
+
+fn storage_failure(ctx: &Ctx, args: &[&str]) -> Outcome {
     #[cfg(target_os = "linux")]
     {
-        storage_failure_linux(ctx)
+        storage_failure_linux(ctx, args)
     }
     #[cfg(not(target_os = "linux"))]
     {
-        let _ = ctx;
+        let _ = (ctx, args);
         Err(crate::check::Failure::Skip(
             "needs Linux prlimit(2) to lower another process's file-size limit".to_string(),
         ))
     }
 }
 
+/// Fails unless `response` is SPEC's storage refusal: `503`, `Retry-After`, and
+/// `{"error":"storage unavailable: ..."}`.
 #[cfg(target_os = "linux")]
-fn storage_failure_linux(ctx: &Ctx) -> Outcome {
-    use crate::support::{counter, expect_status, get, stats, wait_for};
+fn expect_storage_503(response: &crate::client::Response, what: &str) -> Outcome {
+    crate::support::expect_status(response, 503, what)?;
+    let error = response.json()?;
+    let sentence = error.get("error").and_then(|e| e.as_str()).unwrap_or("");
+    if !sentence.starts_with("storage unavailable") || response.header("retry-after").is_none() {
+        return Err(format!(
+            "{what}: 503 needs Retry-After and {{\"error\":\"storage unavailable: ...\"}}: {}",
+            response.show()
+        )
+        .into());
+    }
+    Ok(())
+}
 
-    let mut server = ctx.spawn(&[])?;
+#[cfg(target_os = "linux")]
+fn storage_failure_linux(ctx: &Ctx, args: &[&str]) -> Outcome {
+    use crate::support::{counter, get, stats, wait_for};
+
+    let mut server = ctx.spawn(args)?;
     let addr = server.addr();
     post(&server, 0, 5)?;
     let stored = wait_for(NOTICED_WITHIN, || {
@@ -178,15 +214,17 @@ fn storage_failure_linux(ctx: &Ctx) -> Outcome {
         }),
     )?;
 
-    // The writer notices on its next write: this batch is acknowledged, then cannot be written.
-    post(&server, 5, 3)?;
+    // The 202 waits for the write, so the batch whose write fails is answered 503 itself.
+    let events: Vec<String> = (5..8).map(event).collect();
+    let failed = request(addr, &post_ingest(&format!("[{}]", events.join(","))))?;
+    expect_storage_503(&failed, "POST /ingest whose write fails (EFBIG)")?;
     let failing = wait_for(NOTICED_WITHIN, || {
         let health = request(addr, &get("/health"))?;
         Ok((health.status == 503).then_some(health))
     })?;
     let Some(health) = failing else {
         return Err(format!(
-            "with RLIMIT_FSIZE at the log's size, /health must turn 503 after a POST; \
+            "with RLIMIT_FSIZE at the log's size, /health must turn 503 after a failed write; \
              its stderr: {}",
             server.stderr_tail()
         )
@@ -200,17 +238,7 @@ fn storage_failure_linux(ctx: &Ctx) -> Outcome {
         .into());
     }
     let refused = request(addr, &post_ingest(&event(100)))?;
-    expect_status(&refused, 503, "POST /ingest while storage fails")?;
-    let error = refused.json()?;
-    let sentence = error.get("error").and_then(|e| e.as_str()).unwrap_or("");
-    if !sentence.starts_with("storage unavailable") || refused.header("retry-after").is_none() {
-        return Err(format!(
-            "POST /ingest while storage fails: 503 needs Retry-After and \
-             {{\"error\":\"storage unavailable: ...\"}}: {}",
-            refused.show()
-        )
-        .into());
-    }
+    expect_storage_503(&refused, "POST /ingest while storage fails")?;
     if stats(addr)?.get("storage_ok") != Some(&serde_json::Value::Bool(false)) {
         return Err("/stats storage_ok must be false while storage fails".into());
     }
@@ -230,18 +258,21 @@ fn storage_failure_linux(ctx: &Ctx) -> Outcome {
         return Err("/stats storage_ok must be true again after recovery".into());
     }
     post(&server, 8, 2)?;
-    let last = stats(addr)?;
-    let (accepted, lost) = (
-        counter(&last, "events_accepted")?,
-        counter(&last, "events_lost")?,
-    );
     stop(&mut server)?;
+    // Exactly the acknowledged events: none missing, and none of the refused batches stored
+    // later (`event(i)` is tagged `web-i`).
     let lines = whole_canonical_lines(&server)?;
-    if lines.len() as u64 != accepted - lost {
+    let mut hosts: Vec<String> = lines
+        .iter()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .map(|e| e["tags"]["host"].as_str().unwrap_or_default().to_string())
+        .collect();
+    hosts.sort();
+    let expected: Vec<String> = [0, 1, 2, 3, 4, 8, 9].map(|i| format!("web-{i}")).into();
+    if hosts != expected {
         return Err(format!(
-            "after recovery and SIGTERM the log holds {} lines, but events_accepted - \
-             events_lost is {accepted} - {lost}",
-            lines.len()
+            "after the failure, recovery and SIGTERM the log must hold exactly the 7 \
+             acknowledged events (hosts {expected:?}), holds {hosts:?}"
         )
         .into());
     }
