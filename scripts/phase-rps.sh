@@ -30,7 +30,7 @@ run() { # PHASE pin|nopin [SERVER FLAGS...]
       -H 'Content-Type: application/json' "http://$SERVER_ADDR/ingest")
     printf '%-30s c=%-5d health %7.0f rps p99 %6.2f ms | ingest %7.0f rps p99 %6.2f ms\n' \
       "$phase $* ($pin)" "$conns" \
-      "$(field rps <<<"$h")" "$(field p99_ms <<<"$h")" "$(field rps <<<"$i")" "$(field p99_ms <<<"$i")"
+      "$(field ok_per_s <<<"$h")" "$(field p99_ms <<<"$h")" "$(field ok_per_s <<<"$i")" "$(field p99_ms <<<"$i")"
   done
   stop_phase
   rm -rf "$dir"
