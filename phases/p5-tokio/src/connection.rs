@@ -162,8 +162,16 @@ fn write_pending(stream: &TcpStream, conn: &mut Conn, service: &Service) -> io::
 ///
 /// One read per wake-up: the task goes back round its loop (writing the responses at once)
 /// and `readable()` is still ready if more is waiting, so a client sending a lot is read
-/// until `WouldBlock` all the same, and tokio's cooperative budget makes such a task yield
-/// now and then so it cannot starve the others on its worker.
+/// until `WouldBlock` all the same.
+///
+/// Tokio's cooperative budget does not cut that short: in tokio 1.54, `readable()` and
+/// `writable()` await `Registration::readiness` and `try_read`/`try_write` go through
+/// `Registration::try_io`, and neither calls `coop::poll_proceed` (only the `poll_read`/
+/// `poll_write` path, through `Registration::poll_ready`, spends budget). The task gives up
+/// its worker only when no branch of its `select!` is ready: the read said `WouldBlock`, the
+/// output is above the high-water mark and the send buffer is full, or a request waits for
+/// the event log's writer. Until then the other tasks queued on that worker wait, unless an
+/// idle worker steals them.
 fn read_available(stream: &TcpStream, conn: &mut Conn, service: &Service) -> io::Result<()> {
     SCRATCH.with_borrow_mut(|buf| {
         match stream.try_read(buf) {
