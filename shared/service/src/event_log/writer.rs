@@ -148,6 +148,11 @@ impl Writer {
             match result {
                 Ok(()) => {
                     self.shared.stats.events_stored.fetch_add(events, Relaxed);
+                    if self.ack != Ack::Queued {
+                        // Written (and synced): their `202`s are due now, whether or not the
+                        // clients are still there to read them.
+                        self.shared.stats.events_accepted.fetch_add(events, Relaxed);
+                    }
                     self.finished(last);
                 }
                 Err(error) if self.ack == Ack::Queued => {
