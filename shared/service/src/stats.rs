@@ -41,7 +41,9 @@ pub struct Stats {
     pub responses_4xx: AtomicU64,
     /// Responses with a `5xx` status, including `503`s to rejected connections.
     pub responses_5xx: AtomicU64,
-    /// Events acknowledged with `202` (handed to the writer, written or synced: see `ack`).
+    /// Events acknowledged with `202`: under `ack` `queued` counted when handed to the
+    /// writer; under `written` and `synced` counted by the writer when it has written (and
+    /// synced) them, the moment their `202` is due, even if a client left before reading it.
     pub events_accepted: AtomicU64,
     /// Events the writer has written to the log file. Equals `events_accepted` once the
     /// writer has caught up, and after a graceful shutdown.

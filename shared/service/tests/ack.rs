@@ -168,3 +168,30 @@ fn full_queue_refuses_and_the_watch_wakes() {
     assert_eq!(wakes.load(Relaxed), before, "an unarmed watch is not woken");
     log.finish().unwrap();
 }
+
+/// A client that leaves while its batch is being written never has its answer polled for;
+/// the batch is still written and counted as accepted, so after shutdown the file holds
+/// exactly `events_accepted` lines (SPEC, graceful shutdown).
+#[test]
+fn a_batch_whose_answer_is_never_polled_is_still_counted() {
+    let dir = tempfile::tempdir().unwrap();
+    let service = Service::open("test", &config(&dir, Ack::Written)).unwrap();
+    let event = br#"{"name":"gone","value":1}"#;
+    let head = ingest_http::RequestHead {
+        method: "POST",
+        target: "/ingest",
+        path: "/ingest",
+        version: ingest_http::Version::Http11,
+        headers: &[],
+        framing: ingest_http::Framing::Length(event.len() as u64),
+        keep_alive: true,
+        expect_continue: false,
+    };
+    let reply = ingest_http::Handler::on_request(&service, &head, event);
+    assert!(matches!(reply, ingest_http::Reply::Later(_)));
+    drop(reply);
+    service.finish().unwrap();
+    let stats = service.stats();
+    assert_eq!(stats.events_accepted.load(Relaxed), 1);
+    assert_eq!(whole_lines(&dir.path().join(LOG_FILE)).len(), 1);
+}
