@@ -37,6 +37,10 @@ idle PHASE CONNS="5000" *ARGS:
 ack-modes *ARGS:
     cargo run --release -p bench --bin bench -- ack-modes "$@"
 
+# Kill each phase with SIGKILL mid-load under each --ack mode; what the 202s promised, what the file kept: `just crash p3-reactor --ack written`.
+crash *ARGS:
+    cargo run --release -p bench --bin bench -- crash "$@"
+
 # Check a server you started against SPEC (the checks that must start their own server are listed as skipped).
 conformance ADDR *ARGS:
     cargo run --release -p conformance -- --addr "$@"

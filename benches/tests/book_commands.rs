@@ -61,7 +61,6 @@ const NOT_RUN: &[(&str, &str)] = &[
         "patch",
         "changes the code (benches/tests/solutions.rs applies each patch to a copy)",
     ),
-    ("pending", "shows a command that is not built yet"),
     (
         "fixed-port",
         "an example on a fixed port; its own test checks the same output",

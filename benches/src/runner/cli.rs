@@ -116,4 +116,25 @@ pub enum BenchCommand {
         #[arg(long)]
         publish: bool,
     },
+    /// Each phase under each `--ack` mode, killed with SIGKILL mid-load: the events its
+    /// 202s acknowledged, the lines its file kept, the acknowledged ones missing, the torn
+    /// tail, and whether a restart recovered (`just crash`). Fails (exit code 1) when an
+    /// acknowledged event is missing under written or synced; queued only reports it.
+    ///
+    /// e.g. `bench crash`, `bench crash p3-reactor --ack written`, `bench crash p1-blocking p5-tokio --reps 3`
+    Crash {
+        /// Phase package names (default: every phase).
+        #[arg(value_name = "PHASES")]
+        phases: Vec<String>,
+        /// `--ack` modes, comma-separated (default: queued,written,synced).
+        #[arg(long, value_delimiter = ',', value_parser = ["queued", "written", "synced"])]
+        ack: Vec<String>,
+        /// Crashes of each phase in each mode.
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=100))]
+        reps: u32,
+        /// Kill once this many events have been acknowledged (or after 2 s, whichever
+        /// comes first; default 300).
+        #[arg(long)]
+        events: Option<u64>,
+    },
 }

@@ -20,11 +20,14 @@
 //! - [`load`]: `bench load PHASE`, one phase under any loadgen flags, and `bench idle
 //!   PHASE`, the idle-memory test alone;
 //! - [`ack_modes`]: `bench ack-modes`, each phase under each `--ack` mode, with [`disk`]
-//!   saying which filesystem the data dirs were on.
+//!   saying which filesystem the data dirs were on;
+//! - [`crash`]: `bench crash`, each phase under each `--ack` mode killed with `SIGKILL`
+//!   mid-load, what its file kept, and its recovery on restart.
 
 pub mod ack_modes;
 pub mod charts;
 pub mod cli;
+pub mod crash;
 pub mod disk;
 pub mod idle;
 pub mod load;
@@ -191,6 +194,33 @@ fn run(args: BenchArgs) -> Result<bool, String> {
             publish: *publish,
         };
         return ack_modes::run(&ws, &cpus, &plan);
+    }
+    if let Some(BenchCommand::Crash {
+        phases,
+        ack,
+        reps,
+        events,
+    }) = &args.command
+    {
+        let mut options = conformance::crash::CrashOptions::default();
+        if let Some(events) = events {
+            options.kill_after_events = *events;
+        }
+        let plan = crash::Plan {
+            phases: if phases.is_empty() {
+                ws.phases.iter().map(|p| p.name.clone()).collect()
+            } else {
+                phases.clone()
+            },
+            modes: if ack.is_empty() {
+                crash::MODES.iter().map(|m| m.to_string()).collect()
+            } else {
+                ack.clone()
+            },
+            reps: *reps,
+            options,
+        };
+        return crash::run(&ws, &cpus, &plan);
     }
     if let Some(unknown) = args
         .phases

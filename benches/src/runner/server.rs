@@ -193,6 +193,12 @@ impl PhaseServer {
         self.process.log_path()
     }
 
+    /// The harness's process, for experiments that drive it themselves (the crash
+    /// experiment kills and restarts it; [`PhaseServer::addr`] is then stale).
+    pub fn process_mut(&mut self) -> &mut ServerProcess {
+        &mut self.process
+    }
+
     /// Fetches `/stats`, sends SIGTERM, waits for the exit, and checks that the
     /// log holds exactly the accepted events.
     pub fn stop(mut self) -> StopCheck {
