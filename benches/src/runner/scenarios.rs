@@ -148,6 +148,9 @@ pub fn plan(quick: bool, c10k: bool, duration: Option<Duration>) -> Vec<Scenario
         Scenario::fixed(1000, 100),
     ];
     if c10k {
+        // The cheapest request at 1,000 connections: where nginx, a peer on /health only,
+        // shows its tail beside the event-driven phases'.
+        list.push(Scenario::timed("/health", 1000, d));
         list.push(Scenario::timed("/ingest", 10_000, d));
         list.push(Scenario {
             id: "idle-10000".into(),
