@@ -18,8 +18,9 @@
 //! - [`events`]: strict event validation and the canonical line format, in one pass with no
 //!   allocation per event.
 //! - [`event_log`]: [`EventLog`], the writer thread that owns `events.ndjson`: bounded queue,
-//!   group commit, cut-back and retry when the disk fails, torn-tail recovery at start,
-//!   `fsync` at shutdown.
+//!   group commit, what a `202` waits for (`--ack queued|written|synced`: tickets, outcomes,
+//!   and the [`event_log::LogWatch`] that wakes an event loop once per group), cut-back,
+//!   retry or probe when the disk fails, torn-tail recovery at start, `fsync` at shutdown.
 //! - [`stats`]: [`Stats`], the counters, and [`ConnectionGuard`].
 //! - [`host`]: what runs the service as a process, and must not leak into it: [`host::cli`]
 //!   ([`Config`], the command line all phases share, and [`Phase`]), [`host::telemetry`]
@@ -29,8 +30,9 @@
 //!
 //! # What it leaves out on purpose
 //!
-//! Log rotation, per-request `fsync` and authentication: none of them changes how a server
-//! scales with connections, which is what the book is about.
+//! Log rotation and authentication: neither changes how a server scales with connections,
+//! which is what the book is about. (Durability is in: `--ack synced` `fdatasync`s once per
+//! group, never per request.)
 
 // Every public item says what it is for: the documentation is part of the lesson.
 #![warn(missing_docs)]
