@@ -2,7 +2,7 @@
 # The big-batch measurement of scripts/book-outputs.sh, repeated and with loadgen as the
 # client: is one run's worst /health latency a property of the phase or of the moment?
 #
-#   scripts/big-batch-rounds.sh [ROUNDS] [RUN...] > book/src/generated/big-batch-rounds.txt
+#   scripts/big-batch-rounds.sh [ROUNDS] [RUN...]     # prints a table, one line per round and run
 #
 # A RUN is a phase and its flags, quoted: "p5-tokio --threads 2" (default: p3-reactor,
 # "p5-tokio --threads 2" and "p5-tokio --threads 1"). For each of ROUNDS rounds (default 5)
