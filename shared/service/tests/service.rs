@@ -2,9 +2,12 @@
 
 use std::sync::atomic::Ordering::Relaxed;
 
-use ingest_http::{Framing, Handler, Reply, RequestHead, Response, Version};
+use ingest_http::{Framing, Handler, RequestHead, Response, Version};
 use ingest_service::event_log::LOG_FILE;
 use ingest_service::{Config, Service};
+
+mod common;
+use common::settle;
 
 fn head<'a>(method: &'a str, path: &'a str, framing: Framing) -> RequestHead<'a> {
     RequestHead {
@@ -41,23 +44,6 @@ fn request(service: &Service, method: &str, path: &str, body: &[u8]) -> Response
         .unwrap_or_else(|| settle(service, service.on_request(&h, body)));
     service.on_response(response.status);
     response
-}
-
-/// The final response to `reply`: a waiting one is polled (as a loop would, on each wake-up)
-/// until the event log reports its batch's outcome.
-fn settle(service: &Service, reply: Reply) -> Response {
-    let mut pending = match reply {
-        Reply::Now(response) => return response,
-        Reply::Later(pending) => pending,
-    };
-    let give_up = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    loop {
-        if let Some(response) = service.poll_pending(&mut pending) {
-            return response;
-        }
-        assert!(std::time::Instant::now() < give_up, "no answer in 10 s");
-        std::thread::sleep(std::time::Duration::from_millis(1));
-    }
 }
 
 fn body(response: &Response) -> &str {

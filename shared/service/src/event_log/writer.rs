@@ -270,21 +270,8 @@ impl Writer {
         let probe = vec![b' '; len.clamp(1, PROBE_MAX)];
         let mut probes = 0u64;
         loop {
-            {
-                let q = self.shared.lock();
-                // `finish` notifies `not_empty`, so a shutdown does not wait out the interval.
-                let q = if q.closed {
-                    q
-                } else {
-                    self.shared
-                        .not_empty
-                        .wait_timeout(q, RETRY_INTERVAL)
-                        .unwrap_or_else(|e| e.into_inner())
-                        .0
-                };
-                if q.closed {
-                    return Ok(());
-                }
+            if self.wait_retry_interval() {
+                return Ok(());
             }
             probes += 1;
             let start = self.whole;
@@ -312,6 +299,22 @@ impl Writer {
                 }
             }
         }
+    }
+
+    /// Waits out one [`RETRY_INTERVAL`] between tries at a failing disk, or less if the log
+    /// is closed meanwhile (`finish` notifies `not_empty`, so a shutdown does not wait out
+    /// the interval). Returns whether the log is closed.
+    fn wait_retry_interval(&self) -> bool {
+        let q = self.shared.lock();
+        if q.closed {
+            return true;
+        }
+        self.shared
+            .not_empty
+            .wait_timeout(q, RETRY_INTERVAL)
+            .unwrap_or_else(|e| e.into_inner())
+            .0
+            .closed
     }
 
     /// Writes `buf` (whole lines) at the end of the file. On an error, cuts the file back to
@@ -370,20 +373,7 @@ impl Writer {
         let mut give_up_at = closed.then(|| Instant::now() + FINISH_RETRY_LIMIT);
         let mut retries = 0u64;
         loop {
-            {
-                let q = self.shared.lock();
-                // `finish` notifies `not_empty`, so a shutdown does not wait out the interval.
-                let q = if q.closed {
-                    q
-                } else {
-                    self.shared
-                        .not_empty
-                        .wait_timeout(q, RETRY_INTERVAL)
-                        .unwrap_or_else(|e| e.into_inner())
-                        .0
-                };
-                closed |= q.closed;
-            }
+            closed |= self.wait_retry_interval();
             if closed && give_up_at.is_none() {
                 give_up_at = Some(Instant::now() + FINISH_RETRY_LIMIT);
             }
