@@ -91,12 +91,10 @@ pub mod listeners;
 pub mod reactor;
 
 use std::io;
-use std::panic::{self, AssertUnwindSafe};
 use std::sync::Arc;
-use std::thread::{self, JoinHandle};
 
-use ingest_service::{Phase, Server, Shutdown};
-use tracing::{error, info_span};
+use ingest_service::{run_loops, Phase, Server};
+use tracing::info_span;
 
 use crate::reactor::Reactor;
 
@@ -126,50 +124,12 @@ pub fn serve(server: Server) -> io::Result<()> {
         .map(|(id, listener)| Reactor::new(id, listener, Arc::clone(&service), shutdown.clone()))
         .collect::<io::Result<Vec<Reactor>>>()?;
 
-    let mut first_error = None;
-    let mut running = Vec::with_capacity(reactors.len());
-    for (id, reactor) in reactors.into_iter().enumerate() {
-        match start(id, reactor, shutdown.clone()) {
-            Ok(handle) => running.push(handle),
-            Err(e) => {
-                // Cannot start them all: stop the ones that did start, then report.
-                first_error = Some(e);
-                shutdown.trigger();
-                break;
-            }
-        }
-    }
-    for handle in running {
-        // `start` turns a panic into an error, so `join` itself cannot fail.
-        if let Err(e) = handle.join().expect("reactor threads catch their panics") {
-            first_error.get_or_insert(e);
-        }
-    }
+    // A reactor that fails or panics triggers the shutdown: the others drain and stop, and
+    // `serve` returns the failure rather than go on serving with fewer reactors than asked.
+    run_loops("reactor", reactors, &shutdown, |id, reactor: Reactor| {
+        let _span = info_span!("reactor", id).entered();
+        reactor.run()
+    })
     // ANCHOR_END: reactors
-    first_error.map_or(Ok(()), Err)
 }
 // ANCHOR_END: serve
-
-/// Runs `reactor` on a thread of its own, named `reactor-ID`, with every log line it makes
-/// inside a `reactor{id=ID}` span.
-///
-/// A reactor that fails, or panics, triggers the shutdown: the others drain and stop, and
-/// `serve` returns the failure rather than go on serving with fewer reactors than asked.
-fn start(
-    id: usize,
-    reactor: Reactor,
-    shutdown: Shutdown,
-) -> io::Result<JoinHandle<io::Result<()>>> {
-    thread::Builder::new()
-        .name(format!("reactor-{id}"))
-        .spawn(move || {
-            let _span = info_span!("reactor", id).entered();
-            let result = panic::catch_unwind(AssertUnwindSafe(|| reactor.run()))
-                .unwrap_or_else(|_| Err(io::Error::other(format!("reactor {id} panicked"))));
-            if let Err(e) = &result {
-                error!("reactor failed, shutting the server down: {e}");
-                shutdown.trigger();
-            }
-            result
-        })
-}

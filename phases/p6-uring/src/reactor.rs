@@ -18,18 +18,16 @@ use std::fs::File;
 use std::io::{self, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::os::fd::{AsRawFd, FromRawFd};
-use std::panic::{self, AssertUnwindSafe};
 use std::sync::Arc;
-use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use ingest_service::event_log::LogWatch;
-use ingest_service::{Server, Service, Shutdown, DRAIN_TIMEOUT};
+use ingest_service::{run_loops, Server, Service, Shutdown, DRAIN_TIMEOUT};
 use io_uring::{cqueue, opcode, types};
 use p3_reactor::slab::Slab;
 // NB: phase 3's timers name a connection by phase 3's `Token(usize)`, the slab key.
 use p3_reactor::timers::Timers;
-use tracing::{debug, error, info, info_span, warn};
+use tracing::{debug, info, info_span, warn};
 
 use crate::buf_ring::BufRing;
 use crate::connection::Connection;
@@ -58,54 +56,17 @@ pub fn serve(server: Server) -> io::Result<()> {
         config,
     } = server;
     let threads = config.threads.unwrap_or(1).max(1);
-    let mut running = Vec::with_capacity(threads);
-    let mut first_error = None;
-    for (id, listener) in listeners::per_ring(listener, threads)?
-        .into_iter()
-        .enumerate()
-    {
-        match start(id, listener, Arc::clone(&service), shutdown.clone()) {
-            Ok(handle) => running.push(handle),
-            Err(e) => {
-                first_error = Some(e);
-                shutdown.trigger();
-                break;
-            }
-        }
-    }
-    for handle in running {
-        if let Err(e) = handle.join().expect("ring threads catch their panics") {
-            first_error.get_or_insert(e);
-        }
-    }
-    first_error.map_or(Ok(()), Err)
+    let listeners = listeners::per_ring(listener, threads)?;
+    // The ring is set up *on* its thread: it is created single-issuer, so the thread that
+    // creates it is the one that submits. A ring that fails or panics triggers the shutdown,
+    // as in phase 4.
+    let loop_shutdown = shutdown.clone();
+    run_loops("ring", listeners, &shutdown, move |id, listener| {
+        let _span = info_span!("ring", id).entered();
+        Reactor::new(listener, Arc::clone(&service), loop_shutdown.clone())?.run()
+    })
 }
 // ANCHOR_END: serve
-
-/// Runs a reactor on a thread of its own, named `ring-ID`. The ring is set up *on* that
-/// thread: it is created single-issuer, so the thread that creates it is the one that
-/// submits. A reactor that fails or panics triggers the shutdown, as in phase 4.
-fn start(
-    id: usize,
-    listener: TcpListener,
-    service: Arc<Service>,
-    shutdown: Shutdown,
-) -> io::Result<JoinHandle<io::Result<()>>> {
-    thread::Builder::new()
-        .name(format!("ring-{id}"))
-        .spawn(move || {
-            let _span = info_span!("ring", id).entered();
-            let result = panic::catch_unwind(AssertUnwindSafe(|| {
-                Reactor::new(listener, service, shutdown.clone())?.run()
-            }))
-            .unwrap_or_else(|_| Err(io::Error::other(format!("ring {id} panicked"))));
-            if let Err(e) = &result {
-                error!("ring failed, shutting the server down: {e}");
-                shutdown.trigger();
-            }
-            result
-        })
-}
 
 /// A ring, its listener, and every connection it accepted. Which ring it is shows in the
 /// `ring{id=N}` span of its log lines.

@@ -45,7 +45,7 @@ pub mod stats;
 
 pub use event_log::EventLog;
 pub use host::cli::{Config, Phase};
-pub use host::run::{bind, main_with, Server, LISTEN_BACKLOG};
+pub use host::run::{bind, main_with, run_loops, Server, LISTEN_BACKLOG};
 pub use host::shutdown::{Shutdown, DRAIN_TIMEOUT};
 pub use host::telemetry::init_tracing;
 pub use service::Service;

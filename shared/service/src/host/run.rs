@@ -157,3 +157,52 @@ pub fn describe(e: &io::Error) -> String {
         _ => text,
     }
 }
+
+// ANCHOR: run_loops
+/// Runs `run(id, item)` for every item on a thread of its own, named `{name}-{id}`, and
+/// returns once all have returned: the first error of any, or `Ok`. The phases with a loop
+/// per core (p4's reactors, p6's rings) start theirs this way.
+///
+/// A loop that fails or panics triggers `shutdown`, so the others drain and stop and the
+/// server reports the failure rather than go on with fewer loops than asked. A thread that
+/// cannot be started does the same, after the ones already started have stopped.
+pub fn run_loops<T: Send + 'static>(
+    name: &'static str,
+    items: Vec<T>,
+    shutdown: &Shutdown,
+    run: impl Fn(usize, T) -> io::Result<()> + Clone + Send + 'static,
+) -> io::Result<()> {
+    let mut first_error = None;
+    let mut running = Vec::with_capacity(items.len());
+    for (id, item) in items.into_iter().enumerate() {
+        let (run, on_failure) = (run.clone(), shutdown.clone());
+        let spawned = std::thread::Builder::new()
+            .name(format!("{name}-{id}"))
+            .spawn(move || {
+                let result =
+                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run(id, item)))
+                        .unwrap_or_else(|_| Err(io::Error::other(format!("{name} {id} panicked"))));
+                if let Err(e) = &result {
+                    tracing::error!("{name} {id} failed, shutting the server down: {e}");
+                    on_failure.trigger();
+                }
+                result
+            });
+        match spawned {
+            Ok(handle) => running.push(handle),
+            Err(e) => {
+                first_error = Some(e);
+                shutdown.trigger();
+                break;
+            }
+        }
+    }
+    for handle in running {
+        // Panics are caught inside the thread, so `join` itself cannot fail.
+        if let Err(e) = handle.join().expect("loop threads catch their panics") {
+            first_error.get_or_insert(e);
+        }
+    }
+    first_error.map_or(Ok(()), Err)
+}
+// ANCHOR_END: run_loops
